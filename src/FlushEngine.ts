@@ -1,0 +1,150 @@
+/**
+ * The flush: one `PutRecords` batch per stream, and the bookkeeping of what the service said.
+ *
+ * Streams are visited in name order. Accepted records are deleted; each rejected record is charged
+ * one failed attempt and dropped once it reaches `1 + maxRetries`. A request-level error that the
+ * service answered charges every record of the batch and the flush goes on with the next stream.
+ * No response at all stops the flush with `KinesisUnknownException` and charges nothing.
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import { type KinesisStorageException, KinesisUnknownException } from "./Errors.js"
+import { RecordSender, ServiceError } from "./RecordSender.js"
+import { type BatchLimits, type DroppedRecords, RecordStorage, type StoredRecord } from "./RecordStorage.js"
+
+/** What a flush did. */
+export interface FlushData {
+  /** Records the service accepted in this flush. */
+  readonly recordsFlushed: number
+  /** True when another flush was already running: this call did nothing. */
+  readonly flushInProgress: boolean
+}
+
+/** The flush engine service. */
+export interface FlushEngine {
+  /**
+   * Sends one batch per stream. Returns at once with `flushInProgress: true` when a flush is already
+   * running. Fails with `KinesisUnknownException` when the service can't be reached and with
+   * `KinesisStorageException` when the cache fails.
+   */
+  readonly flush: Effect.Effect<FlushData, KinesisStorageException | KinesisUnknownException>
+  /** Waits until no flush is running. */
+  readonly awaitIdle: Effect.Effect<void>
+}
+
+/** The `FlushEngine` service tag. */
+export const FlushEngine = Context.GenericTag<FlushEngine>("effect-kinesis/FlushEngine")
+
+/** The limits of one `PutRecords` request: 500 records, 10 MiB of record sizes. */
+export const batchLimits: BatchLimits = { maxRecords: 500, maxBytes: 10 * 1024 * 1024 }
+
+/** Builds the engine over the storage and sender in context. */
+export const make = (options: { readonly maxRetries: number }) =>
+  Effect.gen(function* () {
+    const storage = yield* RecordStorage
+    const sender = yield* RecordSender
+    const lock = yield* Effect.makeSemaphore(1)
+    const maxAttempts = 1 + options.maxRetries
+
+    const reportDropped = (dropped: DroppedRecords) =>
+      Effect.forEach(
+        dropped.byStream,
+        ([stream, count]) =>
+          Effect.logWarning(`Dropped ${count} records after ${maxAttempts} failed attempts`).pipe(
+            Effect.annotateLogs({ stream, dropped: count })
+          ),
+        { discard: true }
+      )
+
+    const charge = (records: ReadonlyArray<StoredRecord>) =>
+      storage
+        .chargeAttempt(
+          records.map((record) => record.id),
+          maxAttempts
+        )
+        .pipe(Effect.flatMap(reportDropped))
+
+    /** Applies the service's answer to the batch; returns how many records it accepted. */
+    const settle = (records: ReadonlyArray<StoredRecord>, results: ReadonlyArray<{ readonly _tag: string }>) =>
+      Effect.gen(function* () {
+        const accepted = records.filter((_, i) => results[i]!._tag === "Accepted")
+        const rejected = records.filter((_, i) => results[i]!._tag !== "Accepted")
+        yield* storage.delete(accepted.map((record) => record.id))
+        if (rejected.length > 0) {
+          yield* Effect.logDebug(`Kinesis rejected ${rejected.length} of ${records.length} records`)
+          yield* charge(rejected)
+        }
+        return accepted.length
+      })
+
+    const flushStream = (stream: string) =>
+      Effect.uninterruptibleMask((restore) =>
+        Effect.gen(function* () {
+          const records = yield* storage.batch(stream, batchLimits)
+          if (records.length === 0) return 0
+          const answer = yield* restore(sender.putRecords(stream, records)).pipe(
+            Effect.filterOrFail(
+              (results) => results.length === records.length,
+              (results) =>
+                new ServiceError({
+                  name: "EntryCountMismatch",
+                  status: 200,
+                  message: `The response has ${results.length} entries for ${records.length} records`
+                })
+            ),
+            Effect.either
+          )
+          if (answer._tag === "Right") return yield* settle(records, answer.right)
+          const error = answer.left
+          if (error._tag === "NoResponse") {
+            return yield* new KinesisUnknownException({
+              message: error.message,
+              recoverySuggestion: "Check the network and credentials; the records stay cached for the next flush.",
+              cause: error.cause
+            })
+          }
+          yield* Effect.logWarning(`PutRecords failed: ${error.name} (HTTP ${error.status}): ${error.message}`)
+          yield* charge(records)
+          return 0
+        }).pipe(Effect.annotateLogs({ stream }))
+      )
+
+    const flushAll = Effect.gen(function* () {
+      const streams = yield* storage.streams
+      let recordsFlushed = 0
+      for (const stream of streams) {
+        recordsFlushed += yield* flushStream(stream).pipe(
+          Effect.tapError(() =>
+            recordsFlushed > 0
+              ? Effect.logInfo(`Flush stopped after ${recordsFlushed} records were delivered`)
+              : Effect.void
+          )
+        )
+      }
+      return recordsFlushed
+    })
+
+    return FlushEngine.of({
+      flush: lock
+        .withPermitsIfAvailable(1)(flushAll)
+        .pipe(
+          Effect.map(
+            Option.match({
+              onNone: (): FlushData => ({ recordsFlushed: 0, flushInProgress: true }),
+              onSome: (recordsFlushed): FlushData => ({ recordsFlushed, flushInProgress: false })
+            })
+          ),
+          Effect.withSpan("FlushEngine.flush")
+        ),
+      awaitIdle: lock.withPermits(1)(Effect.void)
+    })
+  })
+
+/** The engine as a layer over `RecordStorage` and `RecordSender`. */
+export const layer = (options: {
+  readonly maxRetries: number
+}): Layer.Layer<FlushEngine, never, RecordStorage | RecordSender> => Layer.effect(FlushEngine, make(options))

@@ -1,0 +1,56 @@
+/**
+ * The automatic flush: a background fiber that runs the flush engine on the `FlushStrategy`.
+ *
+ * With `FlushInterval(d)` the first flush comes `d` after the loop starts, and each next one `d`
+ * after the previous one ended, so flushes never pile up. A failed flush is logged and the loop goes
+ * on. With `FlushNone` there is no loop.
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as FiberHandle from "effect/FiberHandle"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
+import { FlushEngine } from "./FlushEngine.js"
+import type { FlushStrategy } from "./FlushStrategy.js"
+
+/** The scheduler service. */
+export interface FlushScheduler {
+  /** Starts the loop afresh: the next automatic flush comes one full interval from now. */
+  readonly start: Effect.Effect<void>
+  /** Stops the loop; an automatic flush in progress is finished first, never cut off. */
+  readonly stop: Effect.Effect<void>
+  /** Whether the loop is running. */
+  readonly isRunning: Effect.Effect<boolean>
+}
+
+/** The `FlushScheduler` service tag. */
+export const FlushScheduler = Context.GenericTag<FlushScheduler>("effect-kinesis/FlushScheduler")
+
+/** Builds a stopped scheduler; the loop, once started, lives at most as long as the scope. */
+export const make = (strategy: FlushStrategy): Effect.Effect<FlushScheduler, never, FlushEngine | Scope.Scope> =>
+  Effect.gen(function* () {
+    const engine = yield* FlushEngine
+    const handle = yield* FiberHandle.make()
+    if (strategy._tag === "FlushNone") {
+      return FlushScheduler.of({ start: Effect.void, stop: Effect.void, isRunning: Effect.succeed(false) })
+    }
+    const loop = engine.flush.pipe(
+      Effect.uninterruptible,
+      Effect.catchAll((error) => Effect.logWarning(`Automatic flush failed: ${error.message}`)),
+      Effect.schedule(Schedule.spaced(strategy.interval))
+    )
+    const stop = FiberHandle.clear(handle)
+    return FlushScheduler.of({
+      start: stop.pipe(Effect.zipRight(FiberHandle.run(handle, loop)), Effect.asVoid),
+      stop,
+      isRunning: FiberHandle.get(handle).pipe(Effect.option, Effect.map(Option.isSome))
+    })
+  })
+
+/** The scheduler as a layer over the flush engine. */
+export const layer = (strategy: FlushStrategy): Layer.Layer<FlushScheduler, never, FlushEngine> =>
+  Layer.scoped(FlushScheduler, make(strategy))

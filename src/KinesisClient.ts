@@ -1,0 +1,217 @@
+/**
+ * The public client: record into the durable cache, flush it to Kinesis on demand or on a timer,
+ * clear it, pause and resume collection, close.
+ *
+ * @example
+ * import { Effect } from "effect"
+ * import { KinesisClient } from "effect-kinesis"
+ *
+ * const program = Effect.gen(function* () {
+ *   const kinesis = yield* KinesisClient.KinesisClient
+ *   yield* kinesis.record({ data: new TextEncoder().encode("hello"), partitionKey: "p1", streamName: "events" })
+ *   const { recordsFlushed } = yield* kinesis.flush()
+ * })
+ *
+ * program.pipe(Effect.provide(KinesisClient.layer({ region: "us-east-1" })), Effect.scoped, Effect.runPromise)
+ *
+ * @since 0.1.0
+ */
+import type { KinesisClient as SdkClient } from "@aws-sdk/client-kinesis"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Ref from "effect/Ref"
+import * as Scope from "effect/Scope"
+import {
+  ClientClosedException,
+  type KinesisLimitExceededException,
+  type KinesisStorageException,
+  type KinesisUnknownException,
+  type KinesisValidationException
+} from "./Errors.js"
+import * as FlushEngine from "./FlushEngine.js"
+import * as FlushScheduler from "./FlushScheduler.js"
+import {
+  type KinesisClientConfig,
+  type ResolvedOptions,
+  resolveCacheFile,
+  resolveOptions
+} from "./KinesisClientConfig.js"
+import { type RecordInput, validate } from "./RecordInput.js"
+import * as RecordSender from "./RecordSender.js"
+import * as RecordStorage from "./RecordStorage.js"
+
+export type { FlushData } from "./FlushEngine.js"
+export type { KinesisClientConfig, KinesisClientOptions } from "./KinesisClientConfig.js"
+export type { RecordInput } from "./RecordInput.js"
+
+/** What a successful `record()` returns: nothing more than the fact that the record is stored. */
+export type RecordData = Record<string, never>
+
+/** What `clearCache()` returns. */
+export interface ClearCacheData {
+  /** How many records were deleted. */
+  readonly recordsCleared: number
+}
+
+/** The client service. Every operation fails with a typed error; none rejects with a defect. */
+export interface KinesisClient {
+  /**
+   * Validates the record and commits it to the local cache. Disabled: succeeds and drops the record.
+   * Fails with `KinesisValidationException` (bad input), `KinesisLimitExceededException` (cache
+   * full), `KinesisStorageException` or `ClientClosedException`.
+   */
+  readonly record: (
+    input: RecordInput
+  ) => Effect.Effect<
+    RecordData,
+    | KinesisValidationException
+    | KinesisLimitExceededException
+    | KinesisStorageException
+    | KinesisUnknownException
+    | ClientClosedException
+  >
+  /** Sends one batch per stream now; works while disabled. See `FlushEngine` for the rules. */
+  readonly flush: () => Effect.Effect<
+    FlushEngine.FlushData,
+    KinesisStorageException | KinesisUnknownException | ClientClosedException
+  >
+  /** Deletes every cached record; works while disabled. */
+  readonly clearCache: () => Effect.Effect<ClearCacheData, KinesisStorageException | ClientClosedException>
+  /** Resumes collecting records and automatic flushing; the interval restarts now. No-op when enabled or closed. */
+  readonly enable: () => Effect.Effect<void>
+  /** Drops new records and pauses automatic flushing; cached records stay. No-op when disabled or closed. */
+  readonly disable: () => Effect.Effect<void>
+  /** Stops automatic flushing, waits for a flush in progress, closes the cache and the SDK client. Idempotent. */
+  readonly close: () => Effect.Effect<void>
+  /** Whether records are collected (false once closed). */
+  readonly isEnabled: Effect.Effect<boolean>
+  /** Whether `close` has started. */
+  readonly isClosed: Effect.Effect<boolean>
+  /** The AWS SDK client, for Kinesis calls this library does not cover. */
+  readonly kinesisClient: SdkClient
+}
+
+/** The `KinesisClient` service tag. */
+export const KinesisClient = Context.GenericTag<KinesisClient>("effect-kinesis/KinesisClient")
+
+/** The services a client is composed from. */
+export type Dependencies = RecordStorage.RecordStorage | RecordSender.RecordSender
+
+const closedError = () =>
+  new ClientClosedException({ message: "The client is closed", recoverySuggestion: "Create a new client." })
+
+/**
+ * Builds a client over the given storage and sender layers. The layers are built in a scope of the
+ * client's own, released by `close()` or, at the latest, when the surrounding scope closes.
+ */
+export const makeWith = <E>(
+  options: ResolvedOptions,
+  dependencies: Layer.Layer<Dependencies, E>
+): Effect.Effect<KinesisClient, E, Scope.Scope> =>
+  Effect.gen(function* () {
+    const resources = yield* Scope.make()
+    const context = yield* Layer.buildWithScope(
+      FlushScheduler.layer(options.flushStrategy).pipe(
+        Layer.provideMerge(FlushEngine.layer(options)),
+        Layer.provideMerge(dependencies)
+      ),
+      resources
+    ).pipe(Effect.onError((cause) => Scope.close(resources, Exit.failCause(cause))))
+    const storage = Context.get(context, RecordStorage.RecordStorage)
+    const sender = Context.get(context, RecordSender.RecordSender)
+    const engine = Context.get(context, FlushEngine.FlushEngine)
+    const scheduler = Context.get(context, FlushScheduler.FlushScheduler)
+
+    const enabled = yield* Ref.make(true)
+    const closed = yield* Ref.make(false)
+    // Scheduler changes run one at a time, in call order, so rapid toggles end in the last state asked for.
+    const schedulerLock = yield* Effect.makeSemaphore(1)
+    const finished = yield* Effect.makeLatch(false)
+
+    const whenOpen = <A, Err>(effect: Effect.Effect<A, Err>): Effect.Effect<A, Err | ClientClosedException> =>
+      Effect.flatMap(
+        Ref.get(closed),
+        (isClosed): Effect.Effect<A, Err | ClientClosedException> => (isClosed ? Effect.fail(closedError()) : effect)
+      )
+
+    const toggle = (on: boolean) =>
+      Effect.gen(function* () {
+        if (yield* Ref.get(closed)) return
+        if ((yield* Ref.getAndSet(enabled, on)) === on) return
+        yield* schedulerLock.withPermits(1)(on ? scheduler.start : scheduler.stop)
+      })
+
+    const close = Effect.gen(function* () {
+      if (yield* Ref.getAndSet(closed, true)) return yield* finished.await
+      yield* Ref.set(enabled, false)
+      yield* schedulerLock.withPermits(1)(scheduler.stop)
+      yield* engine.awaitIdle
+      yield* Scope.close(resources, Exit.void)
+      yield* finished.open
+    }).pipe(Effect.uninterruptible, Effect.withSpan("KinesisClient.close"))
+
+    yield* Effect.addFinalizer(() => close)
+    yield* schedulerLock.withPermits(1)(scheduler.start)
+
+    return KinesisClient.of({
+      record: (input) =>
+        whenOpen(
+          Effect.flatMap(Ref.get(enabled), (on) =>
+            on ? validate(input).pipe(Effect.flatMap(storage.insert), Effect.as({})) : Effect.succeed({})
+          )
+        ).pipe(Effect.withSpan("KinesisClient.record")),
+      flush: () => whenOpen(engine.flush).pipe(Effect.withSpan("KinesisClient.flush")),
+      clearCache: () =>
+        whenOpen(storage.clear).pipe(
+          Effect.map((recordsCleared) => ({ recordsCleared })),
+          Effect.withSpan("KinesisClient.clearCache")
+        ),
+      enable: () => toggle(true),
+      disable: () => toggle(false),
+      close: () => close,
+      isEnabled: Ref.get(enabled),
+      isClosed: Ref.get(closed),
+      kinesisClient: sender.sdkClient
+    })
+  })
+
+/** The real storage and sender for a configuration. */
+export const dependencies = (
+  config: KinesisClientConfig,
+  options: ResolvedOptions
+): Layer.Layer<Dependencies, KinesisStorageException> =>
+  Layer.merge(
+    RecordStorage.layer({ filename: resolveCacheFile(config), cacheMaxBytes: options.cacheMaxBytes }),
+    RecordSender.layer(config, options.requestTimeout)
+  )
+
+/**
+ * Builds a client from its configuration: opens the cache in `storagePath`, creates the SDK client,
+ * starts automatic flushing. Fails with `KinesisValidationException` for bad options and with
+ * `KinesisStorageException` when the cache can't be opened or another client owns it.
+ */
+export const make = (
+  config: KinesisClientConfig
+): Effect.Effect<KinesisClient, KinesisValidationException | KinesisStorageException, Scope.Scope> =>
+  Effect.flatMap(resolveOptions(config.options), (options) => makeWith(options, dependencies(config, options)))
+
+/** The client as a layer; closing the layer's scope closes the client. */
+export const layer = (
+  config: KinesisClientConfig
+): Layer.Layer<KinesisClient, KinesisValidationException | KinesisStorageException> =>
+  Layer.scoped(KinesisClient, make(config))
+
+/**
+ * The client as a layer whose settings come from Effect `Config`.
+ *
+ * @example
+ * KinesisClient.layerConfig({ region: Config.string("AWS_REGION"), storagePath: Config.string("CACHE_DIR") })
+ */
+export const layerConfig = (
+  config: Config.Config.Wrap<KinesisClientConfig>
+): Layer.Layer<KinesisClient, KinesisValidationException | KinesisStorageException | ConfigError.ConfigError> =>
+  Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))

@@ -1,0 +1,125 @@
+/**
+ * The Promise facade, for callers who don't use Effect. It runs the same layers as the Effect API
+ * through a `ManagedRuntime` and adds no behaviour of its own.
+ *
+ * Expected failures never reject: they come back as `{ _tag: "Error", error }` holding one of the
+ * effect-kinesis error classes.
+ *
+ * @example
+ * import { AmplifyKinesisClient } from "effect-kinesis/promise"
+ *
+ * const kinesis = await AmplifyKinesisClient.create({ region: "us-east-1" })
+ * const result = await kinesis.record({ data: new TextEncoder().encode("hi"), partitionKey: "p", streamName: "events" })
+ * if (result._tag === "Error") console.error(result.error.message)
+ * await kinesis.close()
+ *
+ * @since 0.1.0
+ */
+import type { KinesisClient as SdkClient } from "@aws-sdk/client-kinesis"
+import * as Cause from "effect/Cause"
+import type * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as ManagedRuntime from "effect/ManagedRuntime"
+import { type AmplifyKinesisException, isAmplifyKinesisException, KinesisUnknownException } from "./Errors.js"
+import * as KinesisClient from "./KinesisClient.js"
+
+export * from "./Errors.js"
+export { FlushInterval, FlushNone, type FlushStrategy } from "./FlushStrategy.js"
+export type {
+  ClearCacheData,
+  FlushData,
+  KinesisClientConfig,
+  KinesisClientOptions,
+  RecordData,
+  RecordInput
+} from "./KinesisClient.js"
+
+/** The outcome of a facade call: `Ok` with a value, or `Error` with an effect-kinesis error. */
+export type Result<A> =
+  | { readonly _tag: "Ok"; readonly value: A }
+  | { readonly _tag: "Error"; readonly error: AmplifyKinesisException }
+
+/** Turns the cause of a failed run into an effect-kinesis error; a defect becomes `KinesisUnknownException`. */
+const toException = (cause: Cause.Cause<unknown>): AmplifyKinesisException => {
+  const failure = Cause.failureOption(cause)
+  if (failure._tag === "Some" && isAmplifyKinesisException(failure.value)) return failure.value
+  const squashed = Cause.squash(cause)
+  return new KinesisUnknownException({
+    message: squashed instanceof Error ? squashed.message : "Unexpected failure",
+    cause: squashed
+  })
+}
+
+const toResult = <A>(exit: Exit.Exit<A, unknown>): Result<A> =>
+  Exit.isSuccess(exit) ? { _tag: "Ok", value: exit.value } : { _tag: "Error", error: toException(exit.cause) }
+
+/** A client with a Promise API, the counterpart of Amplify's `AmplifyKinesisClient`. */
+export class AmplifyKinesisClient {
+  private constructor(
+    private readonly runtime: ManagedRuntime.ManagedRuntime<KinesisClient.KinesisClient, unknown>,
+    private readonly client: KinesisClient.KinesisClient
+  ) {}
+
+  /**
+   * Opens the cache and starts the client. Rejects with `KinesisStorageException` when the cache
+   * can't be opened (or another client owns it) and with `KinesisValidationException` for bad options.
+   */
+  static async create(config: KinesisClient.KinesisClientConfig): Promise<AmplifyKinesisClient> {
+    const runtime = ManagedRuntime.make(KinesisClient.layer(config))
+    const exit = await runtime.runPromiseExit(KinesisClient.KinesisClient)
+    if (Exit.isFailure(exit)) {
+      await runtime.dispose()
+      throw toException(exit.cause)
+    }
+    return new AmplifyKinesisClient(runtime, exit.value)
+  }
+
+  private run<A>(effect: Effect.Effect<A, AmplifyKinesisException>): Promise<Result<A>> {
+    return this.runtime.runPromiseExit(effect).then(toResult)
+  }
+
+  /** Stores a record in the local cache; see `KinesisClient.record`. */
+  record(input: KinesisClient.RecordInput): Promise<Result<KinesisClient.RecordData>> {
+    return this.run(this.client.record(input))
+  }
+
+  /** Sends one batch per stream now; see `KinesisClient.flush`. */
+  flush(): Promise<Result<KinesisClient.FlushData>> {
+    return this.run(this.client.flush())
+  }
+
+  /** Deletes every cached record. */
+  clearCache(): Promise<Result<KinesisClient.ClearCacheData>> {
+    return this.run(this.client.clearCache())
+  }
+
+  /** Resumes collection and automatic flushing. Takes effect at once. */
+  enable(): void {
+    this.runtime.runFork(this.client.enable())
+  }
+
+  /** Drops new records and pauses automatic flushing. Takes effect at once. */
+  disable(): void {
+    this.runtime.runFork(this.client.disable())
+  }
+
+  /** Stops flushing, waits for a flush in progress, and releases the cache and the SDK client. */
+  close(): Promise<void> {
+    return this.runtime.runPromise(this.client.close())
+  }
+
+  /** Whether records are collected. */
+  get isEnabled(): boolean {
+    return this.runtime.runSync(this.client.isEnabled)
+  }
+
+  /** Whether the client was closed. */
+  get isClosed(): boolean {
+    return this.runtime.runSync(this.client.isClosed)
+  }
+
+  /** The AWS SDK client, for Kinesis calls this library does not cover. */
+  get kinesisClient(): SdkClient {
+    return this.client.kinesisClient
+  }
+}

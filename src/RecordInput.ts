@@ -1,0 +1,91 @@
+/**
+ * What `record()` takes, and the checks it passes before anything is stored.
+ *
+ * @since 0.1.0
+ */
+import * as Effect from "effect/Effect"
+import { KinesisValidationException } from "./Errors.js"
+
+/** One record for one stream, as the caller hands it to `record()`. */
+export interface RecordInput {
+  readonly data: Uint8Array
+  readonly partitionKey: string
+  readonly streamName: string
+}
+
+/** A record that passed validation, with its size counted. */
+export interface ValidRecord {
+  readonly streamName: string
+  readonly partitionKey: string
+  readonly data: Uint8Array
+  /** `data.byteLength` plus the UTF-8 byte length of the partition key. */
+  readonly size: number
+}
+
+/** The largest record Kinesis takes: data plus partition key, 10 MiB. */
+export const maxRecordBytes = 10 * 1024 * 1024
+
+/** The longest partition key, in Unicode code points. */
+export const maxPartitionKeyCodePoints = 256
+
+/** Stream names: 1 to 128 characters of letters, digits, `_`, `.` and `-`. */
+export const streamNamePattern = /^[a-zA-Z0-9_.-]{1,128}$/
+
+const encoder = new TextEncoder()
+
+/** The size a record counts for against the cache and batch limits. */
+export const recordSize = (partitionKey: string, data: Uint8Array): number =>
+  data.byteLength + encoder.encode(partitionKey).byteLength
+
+const invalid = (message: string, recoverySuggestion: string) =>
+  Effect.fail(new KinesisValidationException({ message, recoverySuggestion }))
+
+const codePointCount = (s: string): number => {
+  let count = 0
+  for (const _ of s) count++
+  return count
+}
+
+/**
+ * Checks untrusted `record()` input against the Kinesis limits.
+ *
+ * Fails with `KinesisValidationException` when a field is missing or of the wrong type, the
+ * partition key is empty or longer than 256 code points, the stream name is not 1-128 characters of
+ * `[a-zA-Z0-9_.-]`, or data plus key exceed 10 MiB.
+ */
+export const validate = (input: unknown): Effect.Effect<ValidRecord, KinesisValidationException> => {
+  if (typeof input !== "object" || input === null) {
+    return invalid("The record must be an object", "Pass { data, partitionKey, streamName }.")
+  }
+  const { data, partitionKey, streamName } = input as Record<string, unknown>
+  if (!(data instanceof Uint8Array)) {
+    return invalid("data must be a Uint8Array", "Encode the payload as bytes, e.g. new TextEncoder().encode(text).")
+  }
+  if (typeof partitionKey !== "string") {
+    return invalid("partitionKey must be a string", "Pass a partition key of 1 to 256 characters.")
+  }
+  if (typeof streamName !== "string") {
+    return invalid("streamName must be a string", "Pass the name of the target Kinesis stream.")
+  }
+  const keyLength = codePointCount(partitionKey)
+  if (keyLength < 1 || keyLength > maxPartitionKeyCodePoints) {
+    return invalid(
+      `partitionKey must be 1 to ${maxPartitionKeyCodePoints} characters, got ${keyLength}`,
+      "Shorten the partition key or hash it."
+    )
+  }
+  if (!streamNamePattern.test(streamName)) {
+    return invalid(
+      "streamName must be 1 to 128 characters of letters, digits, '_', '.' and '-'",
+      "Check the stream name against the one in Kinesis."
+    )
+  }
+  const size = recordSize(partitionKey, data)
+  if (size > maxRecordBytes) {
+    return invalid(
+      `The record is ${size} bytes, over the limit of ${maxRecordBytes} (data plus partition key)`,
+      "Split the payload into smaller records."
+    )
+  }
+  return Effect.succeed({ streamName, partitionKey, data, size })
+}

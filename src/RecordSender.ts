@@ -1,0 +1,122 @@
+/**
+ * One `PutRecords` call for one stream, its outcome sorted into what the flush engine acts on:
+ * per-record results, a request-level error that the service answered, or no response at all.
+ *
+ * @since 0.1.0
+ */
+import { PutRecordsCommand, KinesisClient as SdkClient } from "@aws-sdk/client-kinesis"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type { KinesisClientConfig } from "./KinesisClientConfig.js"
+
+/** One record of a `PutRecords` request. */
+export interface PutEntry {
+  readonly partitionKey: string
+  readonly data: Uint8Array
+}
+
+/** What the service said of one record: taken, or refused with an error code. */
+export type EntryResult =
+  | { readonly _tag: "Accepted" }
+  | { readonly _tag: "Rejected"; readonly errorCode: string; readonly errorMessage: string }
+
+/** The service answered the whole request with an error (throttling, missing stream, access denied, ...). */
+export class ServiceError extends Data.TaggedError("ServiceError")<{
+  readonly name: string
+  readonly status: number
+  readonly message: string
+  readonly cause?: unknown
+}> {}
+
+/** No answer came: the network is down, the connection was refused or reset, the call timed out, or credentials could not be resolved. */
+export class NoResponse extends Data.TaggedError("NoResponse")<{
+  readonly message: string
+  readonly cause?: unknown
+}> {}
+
+/** The sender service. */
+export interface RecordSender {
+  /** Sends the entries to one stream in one `PutRecords` call; the results come in request order. */
+  readonly putRecords: (
+    streamName: string,
+    entries: ReadonlyArray<PutEntry>
+  ) => Effect.Effect<ReadonlyArray<EntryResult>, ServiceError | NoResponse>
+  /** The AWS SDK client the sender uses, for calls this library does not cover. */
+  readonly sdkClient: SdkClient
+}
+
+/** The `RecordSender` service tag. */
+export const RecordSender = Context.GenericTag<RecordSender>("effect-kinesis/RecordSender")
+
+const httpStatus = (error: unknown): number | undefined => {
+  const metadata =
+    typeof error === "object" && error !== null ? (error as { $metadata?: unknown }).$metadata : undefined
+  const status =
+    typeof metadata === "object" && metadata !== null
+      ? (metadata as { httpStatusCode?: unknown }).httpStatusCode
+      : undefined
+  return typeof status === "number" ? status : undefined
+}
+
+/** Sorts a failed SDK call: an HTTP status means the service answered; anything else is no response. */
+export const classifyError = (error: unknown): ServiceError | NoResponse => {
+  const status = httpStatus(error)
+  const name = error instanceof Error ? error.name : "Unknown"
+  const message = error instanceof Error ? error.message : String(error)
+  return status === undefined
+    ? new NoResponse({ message: `No response from Kinesis: ${name}: ${message}`, cause: error })
+    : new ServiceError({ name, status, message, cause: error })
+}
+
+/**
+ * A sender over an existing SDK client. Each call is cut off after `requestTimeout` (counted as no
+ * response) and aborted if the calling fiber is interrupted.
+ */
+export const fromSdkClient = (sdkClient: SdkClient, requestTimeout: Duration.DurationInput): RecordSender => {
+  const timeoutMillis = Duration.toMillis(requestTimeout)
+  return RecordSender.of({
+    sdkClient,
+    putRecords: (streamName, entries) =>
+      Effect.tryPromise({
+        try: (signal) =>
+          sdkClient.send(
+            new PutRecordsCommand({
+              StreamName: streamName,
+              Records: entries.map((entry) => ({ PartitionKey: entry.partitionKey, Data: entry.data }))
+            }),
+            { abortSignal: AbortSignal.any([signal, AbortSignal.timeout(timeoutMillis)]) }
+          ),
+        catch: classifyError
+      }).pipe(
+        Effect.map((response) =>
+          (response.Records ?? []).map(
+            (entry): EntryResult =>
+              entry.ErrorCode
+                ? { _tag: "Rejected", errorCode: entry.ErrorCode, errorMessage: entry.ErrorMessage ?? "" }
+                : { _tag: "Accepted" }
+          )
+        )
+      )
+  })
+}
+
+/** Builds the SDK client from the configuration: region, credentials, and `kinesisClientConfig` as given. */
+export const makeSdkClient = (config: KinesisClientConfig): SdkClient =>
+  new SdkClient({
+    ...config.kinesisClientConfig,
+    region: config.region,
+    ...(config.credentialsProvider === undefined ? {} : { credentials: config.credentialsProvider })
+  })
+
+/** The real sender: an SDK client built from the configuration, destroyed when the layer's scope closes. */
+export const layer = (config: KinesisClientConfig, requestTimeout: Duration.DurationInput): Layer.Layer<RecordSender> =>
+  Layer.scoped(
+    RecordSender,
+    Effect.acquireRelease(
+      Effect.sync(() => makeSdkClient(config)),
+      (client) => Effect.sync(() => client.destroy())
+    ).pipe(Effect.map((client) => fromSdkClient(client, requestTimeout)))
+  )

@@ -1,0 +1,16 @@
+/**
+ * effect-kinesis: a durable, offline-first Amazon Kinesis Data Streams producer built on Effect.
+ *
+ * @since 0.1.0
+ */
+export * from "./Errors.js"
+export * as Errors from "./Errors.js"
+export * as FlushEngine from "./FlushEngine.js"
+export * as FlushScheduler from "./FlushScheduler.js"
+export * as FlushStrategy from "./FlushStrategy.js"
+export { FlushInterval, FlushNone } from "./FlushStrategy.js"
+export * as KinesisClient from "./KinesisClient.js"
+export * as KinesisClientConfig from "./KinesisClientConfig.js"
+export * as RecordInput from "./RecordInput.js"
+export * as RecordSender from "./RecordSender.js"
+export * as RecordStorage from "./RecordStorage.js"

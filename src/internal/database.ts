@@ -1,0 +1,95 @@
+/**
+ * Opens the SQLite cache file: creates its directory and file (mode 0600), claims it for this
+ * process, and brings its schema up to date.
+ *
+ * @internal
+ */
+
+import * as fs from "node:fs"
+import * as path from "node:path"
+import * as Reactivity from "@effect/experimental/Reactivity"
+import * as Migrator from "@effect/sql/Migrator"
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
+import Sqlite from "better-sqlite3"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+import { KinesisStorageException } from "../Errors.js"
+
+/** The in-memory database name: nothing is persisted. */
+export const inMemory = ":memory:"
+
+const migrations = Migrator.fromRecord({
+  "0001_create_records": Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`CREATE TABLE records (
+      id INTEGER PRIMARY KEY AUTOINCREMENT,
+      stream_name TEXT NOT NULL,
+      partition_key TEXT NOT NULL,
+      data BLOB NOT NULL,
+      size INTEGER NOT NULL,
+      retry_count INTEGER NOT NULL DEFAULT 0,
+      created_at INTEGER NOT NULL
+    )`
+    yield* sql`CREATE INDEX records_stream_id ON records (stream_name, id)`
+  })
+})
+
+const storageError = (message: string, recoverySuggestion?: string) => (cause: unknown) =>
+  new KinesisStorageException({ message, cause, ...(recoverySuggestion ? { recoverySuggestion } : {}) })
+
+const isBusy = (cause: unknown): boolean =>
+  typeof cause === "object" && cause !== null && "code" in cause && String(cause.code).startsWith("SQLITE_BUSY")
+
+/**
+ * Creates the directory and the file with owner-only permissions, then checks, without waiting,
+ * that no other client holds the file: an owner keeps an exclusive lock for as long as it is open,
+ * and the operating system drops that lock when the owner's process dies.
+ */
+const claimFile = (filename: string) =>
+  Effect.try({
+    try: () => {
+      fs.mkdirSync(path.dirname(filename), { recursive: true, mode: 0o700 })
+      fs.closeSync(fs.openSync(filename, "a", 0o600))
+      fs.chmodSync(filename, 0o600)
+      const probe = new Sqlite(filename, { timeout: 0 })
+      try {
+        probe.pragma("journal_mode = WAL")
+      } finally {
+        probe.close()
+      }
+    },
+    catch: (cause) =>
+      isBusy(cause)
+        ? new KinesisStorageException({
+            message: `The cache file ${filename} is in use by another client`,
+            recoverySuggestion: "Close the other client, or give this one another storagePath or region.",
+            cause
+          })
+        : storageError(`Could not open the cache file ${filename}`)(cause)
+  })
+
+/**
+ * Opens the cache database at `filename` (or in memory) and runs the migrations. The connection
+ * holds an exclusive lock on the file until the scope closes.
+ */
+export const open = (
+  filename: string
+): Effect.Effect<SqliteClient.SqliteClient, KinesisStorageException, Scope.Scope> =>
+  Effect.gen(function* () {
+    const persistent = filename !== inMemory
+    if (persistent) yield* claimFile(filename)
+    const sql = yield* SqliteClient.make({ filename }).pipe(
+      Effect.provideServiceEffect(Reactivity.Reactivity, Reactivity.make)
+    )
+    yield* sql`PRAGMA synchronous = NORMAL`
+    if (persistent) yield* sql`PRAGMA locking_mode = EXCLUSIVE`
+    yield* Migrator.make({})({ loader: migrations }).pipe(Effect.provideService(SqlClient.SqlClient, sql))
+    return sql
+  }).pipe(
+    Effect.mapError((error) => (error instanceof KinesisStorageException ? error : openFailed(filename)(error))),
+    Effect.catchAllDefect((defect) => Effect.fail(openFailed(filename)(defect)))
+  )
+
+const openFailed = (filename: string) =>
+  storageError(`Could not open the cache database ${filename}`, "Check the file, or move it away to start afresh.")
