@@ -54,9 +54,9 @@ export const make = (options: { readonly maxRetries: number }) =>
       Effect.forEach(
         dropped.byStream,
         ([stream, count]) =>
-          Effect.logWarning(`Dropped ${count} records after ${maxAttempts} failed attempts`).pipe(
-            Effect.annotateLogs({ stream, dropped: count })
-          ),
+          Effect.logWarning(
+            `Dropped ${count} ${count === 1 ? "record" : "records"} of stream ${stream} after ${maxAttempts} failed ${maxAttempts === 1 ? "attempt" : "attempts"}`
+          ).pipe(Effect.annotateLogs({ stream, dropped: count })),
         { discard: true }
       )
 

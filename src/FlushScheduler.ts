@@ -7,6 +7,7 @@
  *
  * @since 0.1.0
  */
+import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as FiberHandle from "effect/FiberHandle"
@@ -38,9 +39,16 @@ export const make = (strategy: FlushStrategy): Effect.Effect<FlushScheduler, nev
     if (strategy._tag === "FlushNone") {
       return FlushScheduler.of({ start: Effect.void, stop: Effect.void, isRunning: Effect.succeed(false) })
     }
+    // A defect (a bug in a sender or storage layer) must not end the loop either: `Effect.schedule`
+    // stops at the first failure, so every cause is caught and logged here, by message only.
     const loop = engine.flush.pipe(
       Effect.uninterruptible,
-      Effect.catchAll((error) => Effect.logWarning(`Automatic flush failed: ${error.message}`)),
+      Effect.catchAllCause((cause) => {
+        const failure = Cause.failureOption(cause)
+        if (Option.isSome(failure)) return Effect.logWarning(`Automatic flush failed: ${failure.value.message}`)
+        const defect = Cause.squash(cause)
+        return Effect.logWarning(`Automatic flush failed: ${defect instanceof Error ? defect.message : String(defect)}`)
+      }),
       Effect.schedule(Schedule.spaced(strategy.interval))
     )
     const stop = FiberHandle.clear(handle)

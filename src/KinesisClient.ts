@@ -138,11 +138,20 @@ export const makeWith = <E>(
         (isClosed): Effect.Effect<A, Err | ClientClosedException> => (isClosed ? Effect.fail(closedError()) : effect)
       )
 
+    // The semaphore is not FIFO (a caller arriving just as it is released can overtake the waiters),
+    // so a toggle must not apply the state it asked for: under the lock it applies the state in
+    // `enabled` now, the one the last toggle asked for, and skips the scheduler if that is no longer
+    // its own (a later toggle will apply it) or the client has started closing.
     const toggle = (on: boolean) =>
       Effect.gen(function* () {
         if (yield* Ref.get(closed)) return
         if ((yield* Ref.getAndSet(enabled, on)) === on) return
-        yield* schedulerLock.withPermits(1)(on ? scheduler.start : scheduler.stop)
+        yield* schedulerLock.withPermits(1)(
+          Effect.gen(function* () {
+            if ((yield* Ref.get(closed)) || (yield* Ref.get(enabled)) !== on) return
+            yield* on ? scheduler.start : scheduler.stop
+          })
+        )
       })
 
     const close = Effect.gen(function* () {

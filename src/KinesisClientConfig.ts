@@ -54,7 +54,8 @@ const badOption = (message: string) =>
 
 /**
  * Fills in the defaults of the options and checks them: `cacheMaxBytes` a positive integer,
- * `maxRetries` a non-negative integer, the flush interval and request timeout longer than zero.
+ * `maxRetries` a non-negative integer, the flush strategy one of `FlushInterval` / `FlushNone`, the
+ * flush interval and request timeout longer than zero.
  */
 export const resolveOptions = (
   options: KinesisClientOptions | undefined
@@ -71,6 +72,10 @@ export const resolveOptions = (
   }
   if (requestTimeout._tag === "None" || !Duration.greaterThan(requestTimeout.value, Duration.zero)) {
     return badOption("requestTimeout must be a duration longer than zero")
+  }
+  const strategyTag: unknown = (flushStrategy as { readonly _tag?: unknown } | null)?._tag
+  if (strategyTag !== "FlushInterval" && strategyTag !== "FlushNone") {
+    return badOption("flushStrategy must be FlushInterval({ interval }) or FlushNone()")
   }
   if (flushStrategy._tag === "FlushInterval") {
     const interval = Duration.decodeUnknown(flushStrategy.interval)

@@ -104,8 +104,11 @@ export class AmplifyKinesisClient {
   }
 
   /** Stops flushing, waits for a flush in progress, and releases the cache and the SDK client. */
-  close(): Promise<void> {
-    return this.runtime.runPromise(this.client.close())
+  async close(): Promise<void> {
+    // runPromise would reject with a FiberFailure wrapper; a defect while closing is reported as an
+    // effect-kinesis error like everything else.
+    const exit = await this.runtime.runPromiseExit(this.client.close())
+    if (Exit.isFailure(exit)) throw toException(exit.cause)
   }
 
   /** Whether records are collected. */

@@ -33,6 +33,9 @@ export const streamNamePattern = /^[a-zA-Z0-9_.-]{1,128}$/
 
 const encoder = new TextEncoder()
 
+/** Half of a surrogate pair on its own: not a Unicode character, and SQLite would store it as U+FFFD. */
+const loneSurrogate = /\p{Cs}/u
+
 /** The size a record counts for against the cache and batch limits. */
 export const recordSize = (partitionKey: string, data: Uint8Array): number =>
   data.byteLength + encoder.encode(partitionKey).byteLength
@@ -50,8 +53,9 @@ const codePointCount = (s: string): number => {
  * Checks untrusted `record()` input against the Kinesis limits.
  *
  * Fails with `KinesisValidationException` when a field is missing or of the wrong type, the
- * partition key is empty or longer than 256 code points, the stream name is not 1-128 characters of
- * `[a-zA-Z0-9_.-]`, or data plus key exceed 10 MiB.
+ * partition key is empty, longer than 256 code points or not well-formed Unicode (a lone
+ * surrogate), the stream name is not 1-128 characters of `[a-zA-Z0-9_.-]`, or data plus key exceed
+ * 10 MiB.
  */
 export const validate = (input: unknown): Effect.Effect<ValidRecord, KinesisValidationException> => {
   if (typeof input !== "object" || input === null) {
@@ -72,6 +76,12 @@ export const validate = (input: unknown): Effect.Effect<ValidRecord, KinesisVali
     return invalid(
       `partitionKey must be 1 to ${maxPartitionKeyCodePoints} characters, got ${keyLength}`,
       "Shorten the partition key or hash it."
+    )
+  }
+  if (loneSurrogate.test(partitionKey)) {
+    return invalid(
+      "partitionKey must be well-formed Unicode: it contains a lone surrogate",
+      "Check how the key is built; a string cut in the middle of an emoji leaves half of it behind."
     )
   }
   if (!streamNamePattern.test(streamName)) {

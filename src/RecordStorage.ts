@@ -12,14 +12,13 @@
 import * as os from "node:os"
 import * as path from "node:path"
 import type { SqlError } from "@effect/sql/SqlError"
-import * as Chunk from "effect/Chunk"
+import type * as Statement from "@effect/sql/Statement"
+import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
-import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
-import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
-import * as Queue from "effect/Queue"
+import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import { KinesisLimitExceededException, KinesisStorageException } from "./Errors.js"
 import * as Database from "./internal/database.js"
@@ -103,13 +102,32 @@ export const defaultStoragePath = (): string => {
 export const cacheFilename = (storagePath: string, region: string): string =>
   path.join(storagePath, `kinesis-records-${region.replace(/[^a-zA-Z0-9_-]/g, "_")}.db`)
 
+/** An insert waiting for the group commit that will take it, and how to wake its caller. */
 interface PendingInsert {
   readonly record: ValidRecord
-  readonly done: Deferred.Deferred<void, KinesisLimitExceededException | KinesisStorageException>
+  readonly resume: (outcome: Effect.Effect<void, KinesisLimitExceededException | KinesisStorageException>) => void
 }
 
-/** How many waiting inserts one group commit takes at most. */
+/** How many inserts one group commit takes at most. */
 const maxGroupSize = 500
+
+/**
+ * A group is written as multi-row INSERTs of these sizes (largest first), so that only a handful of
+ * distinct statements exist and each stays in the prepared-statement cache.
+ */
+const chunkSizes = [256, 128, 64, 32, 16, 8, 4, 2, 1] as const
+
+const columnsPerRow = 5
+
+const insertStatements = new Map(
+  chunkSizes.map((rows) => [
+    rows,
+    `INSERT INTO records (stream_name, partition_key, data, size, created_at) VALUES ${Array.from(
+      { length: rows },
+      () => "(?, ?, ?, ?, ?)"
+    ).join(", ")}`
+  ])
+)
 
 interface RecordRow {
   readonly id: number
@@ -135,29 +153,98 @@ const failed = (operation: string) => (cause: SqlError) =>
 const sumSizes = (rows: ReadonlyArray<{ readonly size: number }>): number =>
   rows.reduce((total, row) => total + row.size, 0)
 
-/** Builds the cache over an open database; the writer fiber lives as long as the scope. */
+/** Builds the cache over an open database; the connection is held as long as the scope. */
 export const make = (
   options: RecordStorageOptions
 ): Effect.Effect<RecordStorage, KinesisStorageException, Scope.Scope> =>
   Effect.gen(function* () {
     const sql = yield* Database.open(options.filename)
-    const [totals] = yield* sql<{ bytes: number; count: number }>`
-      SELECT COALESCE(SUM(size), 0) AS bytes, COUNT(*) AS count FROM records`.pipe(
+    // The cache owns its connection for its whole life and runs every statement on it directly, under
+    // `lock`. Going through `sql` per statement costs a span, a scope and a semaphore round each time,
+    // which more than doubled the cost of committing one record (see docs/performance.md).
+    const connection = yield* sql.reserve.pipe(Effect.mapError(failed("open the cache")))
+    // One statement or transaction at a time; every change of the row set also runs under it, so
+    // `bytes` always equals the sum of the sizes in the table. A plain mutex rather than
+    // `Effect.makeSemaphore`: a semaphore round costs about as much as the INSERT of one record.
+    // The guarded work is short and synchronous, so it runs uninterruptibly, waiting included.
+    let busy = false
+    const waiting: Array<() => void> = []
+    const acquire: Effect.Effect<void> = Effect.suspend(() => {
+      if (!busy) {
+        busy = true
+        return Effect.void
+      }
+      return Effect.async<void>((resume) => {
+        waiting.push(() => resume(Effect.void))
+      })
+    })
+    const release: Effect.Effect<void> = Effect.sync(() => {
+      const next = waiting.shift()
+      // The lock passes straight to the next waiter, or is freed.
+      if (next === undefined) busy = false
+      else next()
+    })
+    const locked = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+      Effect.uninterruptible(Effect.zipRight(acquire, Effect.ensuring(effect, release)))
+
+    /** Runs one statement on the connection; the caller holds `lock`. */
+    const run = <A extends object>(statement: Statement.Statement<A>): Effect.Effect<ReadonlyArray<A>, SqlError> =>
+      Effect.suspend(() => {
+        const [text, params] = statement.compile()
+        return connection.execute(text, params, undefined)
+      })
+
+    /** Runs `effect` in one transaction: committed if it succeeds, rolled back otherwise. The caller holds `lock`. */
+    const transaction = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E | SqlError> =>
+      Effect.zipRight(connection.executeRaw("BEGIN", []), effect).pipe(
+        Effect.zipLeft(connection.executeRaw("COMMIT", [])),
+        Effect.onError(() => Effect.ignore(connection.executeRaw("ROLLBACK", []))),
+        Effect.uninterruptible
+      )
+
+    const [totals] = yield* run(sql<{ bytes: number; count: number }>`
+      SELECT COALESCE(SUM(size), 0) AS bytes, COUNT(*) AS count FROM records`).pipe(
       Effect.mapError(failed("read the cache size"))
     )
-    // Every change of the row set runs under this lock, so `bytes` always equals the sum in the table.
-    const writeLock = yield* Effect.makeSemaphore(1)
     let bytes = totals?.bytes ?? 0
 
     const idList = (ids: ReadonlyArray<number>) => JSON.stringify(ids)
 
     const deleteIds = (ids: ReadonlyArray<number>) =>
-      sql<{ stream_name: string; size: number }>`
+      run(sql<{ stream_name: string; size: number }>`
         DELETE FROM records WHERE id IN (SELECT value FROM json_each(${idList(ids)}))
-        RETURNING stream_name, size`
+        RETURNING stream_name, size`)
 
-    const commitGroup = (group: ReadonlyArray<PendingInsert>) =>
-      Effect.gen(function* () {
+    type InsertOutcome = Effect.Effect<void, KinesisLimitExceededException | KinesisStorageException>
+
+    /** Writes the rows of one group: one multi-row INSERT, or a few of them in one transaction. */
+    const writeRows = (group: ReadonlyArray<PendingInsert>, createdAt: number): Effect.Effect<unknown, SqlError> => {
+      const statements: Array<Effect.Effect<unknown, SqlError>> = []
+      let offset = 0
+      for (const rows of chunkSizes) {
+        while (group.length - offset >= rows) {
+          const params: Array<unknown> = new Array(rows * columnsPerRow)
+          for (let row = 0, at = 0; row < rows; row++) {
+            const { record } = group[offset + row]!
+            params[at++] = record.streamName
+            params[at++] = record.partitionKey
+            params[at++] = record.data
+            params[at++] = record.size
+            params[at++] = createdAt
+          }
+          statements.push(connection.execute(insertStatements.get(rows)!, params, undefined))
+          offset += rows
+        }
+      }
+      return statements.length === 1 ? statements[0]! : transaction(Effect.all(statements, { discard: true }))
+    }
+
+    /**
+     * Commits one group (the caller holds `lock`): takes the records that fit under the limit, in
+     * order, writes them in one transaction, then wakes every caller of the group with its outcome.
+     */
+    const commitGroup = (group: ReadonlyArray<PendingInsert>): Effect.Effect<void> =>
+      Effect.suspend(() => {
         const accepted: Array<PendingInsert> = []
         let budget = options.cacheMaxBytes - bytes
         for (const pending of group) {
@@ -165,77 +252,109 @@ export const make = (
             accepted.push(pending)
             budget -= pending.record.size
           } else {
-            yield* Deferred.fail(
-              pending.done,
-              new KinesisLimitExceededException({
-                message: `The cache holds ${bytes} of ${options.cacheMaxBytes} bytes; a record of ${pending.record.size} bytes does not fit`,
-                recoverySuggestion: "Call flush() or clearCache() to make room, or raise cacheMaxBytes."
-              })
+            pending.resume(
+              Effect.fail(
+                new KinesisLimitExceededException({
+                  message: `The cache holds ${options.cacheMaxBytes - budget} of ${options.cacheMaxBytes} bytes; a record of ${pending.record.size} bytes does not fit`,
+                  recoverySuggestion: "Call flush() or clearCache() to make room, or raise cacheMaxBytes."
+                })
+              )
             )
           }
         }
-        if (accepted.length === 0) return
-        const createdAt = yield* Clock.currentTimeMillis
-        const rows = accepted.map(({ record }) => ({
-          stream_name: record.streamName,
-          partition_key: record.partitionKey,
-          data: record.data,
-          size: record.size,
-          created_at: createdAt
-        }))
-        const outcome = yield* Effect.either(sql`INSERT INTO records ${sql.insert(rows)}`)
-        if (outcome._tag === "Left") {
-          const error = failed("store the record")(outcome.left)
-          yield* Effect.forEach(accepted, ({ done }) => Deferred.fail(done, error), { discard: true })
-          return
-        }
-        bytes += sumSizes(accepted.map(({ record }) => record))
-        yield* Effect.forEach(accepted, ({ done }) => Deferred.succeed(done, undefined), { discard: true })
-      }).pipe(writeLock.withPermits(1))
+        if (accepted.length === 0) return Effect.void
+        return Effect.flatMap(Clock.currentTimeMillis, (createdAt) => writeRows(accepted, createdAt)).pipe(
+          Effect.matchCause({
+            onFailure: (cause) => {
+              const error: InsertOutcome = Effect.fail(
+                new KinesisStorageException({
+                  message: "The cache database failed to store the record",
+                  cause: Cause.squash(cause)
+                })
+              )
+              for (const pending of accepted) pending.resume(error)
+            },
+            onSuccess: () => {
+              for (const pending of accepted) bytes += pending.record.size
+              for (const pending of accepted) pending.resume(Effect.void)
+            }
+          })
+        )
+      })
 
-    const queue = yield* Queue.unbounded<PendingInsert>()
-    const writer = yield* Queue.takeBetween(queue, 1, maxGroupSize).pipe(
-      Effect.flatMap((group) => Effect.uninterruptible(commitGroup(Chunk.toReadonlyArray(group)))),
-      Effect.forever,
-      Effect.forkScoped
-    )
+    // Group commit without a writer fiber: the first caller to find no commit under way leads one.
+    // It takes the lock and yields once, so that callers running concurrently can join, then commits
+    // every waiting insert, 500 at a time, until none is left. The others wait for it to wake them.
+    // A lone caller pays for one yield and one single-row INSERT.
+    let pending: Array<PendingInsert> = []
+    let leading = false
+
+    const drain: Effect.Effect<void> = Effect.suspend(() => {
+      if (pending.length === 0) {
+        leading = false
+        return Effect.void
+      }
+      const group = pending.length <= maxGroupSize ? pending : pending.slice(0, maxGroupSize)
+      pending = pending.length <= maxGroupSize ? [] : pending.slice(maxGroupSize)
+      return Effect.zipRight(commitGroup(group), drain)
+    })
+
+    const lead = locked(Effect.zipRight(Effect.yieldNow(), drain))
+
     let open = true
-    // On close: refuse new inserts, let the writer finish its group, then commit whatever still waits,
-    // so that no caller is left hanging and none is told its record was stored when it was not.
+    // On close: refuse new inserts, then wait until the commit under way (if any) has taken every
+    // waiting insert, so that no caller is left hanging and none is told its record was stored when
+    // it was not.
+    const idle = locked(Effect.sync(() => !leading))
     yield* Effect.addFinalizer(() =>
       Effect.sync(() => {
         open = false
       }).pipe(
-        Effect.zipRight(Fiber.interrupt(writer)),
-        Effect.zipRight(Queue.takeAll(queue)),
-        Effect.flatMap((rest) => commitGroup(Chunk.toReadonlyArray(rest)))
+        Effect.zipRight(idle.pipe(Effect.repeat({ until: (isIdle) => isIdle, schedule: Schedule.spaced("1 millis") })))
       )
     )
 
-    const insert: RecordStorage["insert"] = (record) =>
-      Effect.suspend(() =>
-        open
-          ? Effect.flatMap(Deferred.make<void, KinesisLimitExceededException | KinesisStorageException>(), (done) =>
-              Queue.offer(queue, { record, done }).pipe(Effect.zipRight(Deferred.await(done)))
-            )
-          : Effect.fail(new KinesisStorageException({ message: "The cache database is closed" }))
-      )
+    const closed = Effect.fail(new KinesisStorageException({ message: "The cache database is closed" }))
 
-    const streams = sql<{ name: string }>`
+    const insert: RecordStorage["insert"] = (record) =>
+      Effect.suspend(() => {
+        if (!open) return closed
+        if (leading) {
+          return Effect.async<void, KinesisLimitExceededException | KinesisStorageException>((resume) => {
+            pending.push({ record, resume })
+          })
+        }
+        leading = true
+        let outcome: InsertOutcome = Effect.void
+        pending.push({
+          record,
+          resume: (result) => {
+            outcome = result
+          }
+        })
+        return Effect.zipRight(
+          lead,
+          Effect.suspend(() => outcome)
+        )
+      })
+
+    const streams = run(sql<{ name: string }>`
       WITH RECURSIVE next(name) AS (
         SELECT MIN(stream_name) FROM records
         UNION ALL
         SELECT (SELECT MIN(stream_name) FROM records WHERE stream_name > next.name) FROM next WHERE next.name IS NOT NULL
       )
-      SELECT name FROM next WHERE name IS NOT NULL`.pipe(
+      SELECT name FROM next WHERE name IS NOT NULL`).pipe(
+      locked,
       Effect.map((rows) => rows.map((row) => row.name)),
-      Effect.mapError(failed("list the streams"))
+      Effect.mapError(failed("list the streams")),
+      Effect.withSpan("RecordStorage.streams")
     )
 
     const batch: RecordStorage["batch"] = (streamName, limits) =>
       Effect.gen(function* () {
-        const sizes = yield* sql<{ id: number; size: number }>`
-          SELECT id, size FROM records WHERE stream_name = ${streamName} ORDER BY id LIMIT ${limits.maxRecords}`
+        const sizes = yield* run(sql<{ id: number; size: number }>`
+          SELECT id, size FROM records WHERE stream_name = ${streamName} ORDER BY id LIMIT ${limits.maxRecords}`)
         let total = 0
         let taken = 0
         for (const { size } of sizes) {
@@ -244,11 +363,11 @@ export const make = (
           taken++
         }
         if (taken === 0) return []
-        const rows = yield* sql<RecordRow>`
+        const rows = yield* run(sql<RecordRow>`
           SELECT id, stream_name, partition_key, data, size, retry_count FROM records
-          WHERE stream_name = ${streamName} AND id <= ${sizes[taken - 1]!.id} ORDER BY id LIMIT ${taken}`
+          WHERE stream_name = ${streamName} AND id <= ${sizes[taken - 1]!.id} ORDER BY id LIMIT ${taken}`)
         return rows.map(toStored)
-      }).pipe(Effect.mapError(failed("read a batch")))
+      }).pipe(locked, Effect.mapError(failed("read a batch")), Effect.withSpan("RecordStorage.batch"))
 
     const deleteRecords: RecordStorage["delete"] = (ids) =>
       ids.length === 0
@@ -258,45 +377,47 @@ export const make = (
               bytes -= sumSizes(rows)
             }),
             Effect.map((rows) => rows.length),
+            locked,
             Effect.mapError(failed("delete records")),
-            writeLock.withPermits(1)
+            Effect.withSpan("RecordStorage.delete")
           )
 
     const chargeAttempt: RecordStorage["chargeAttempt"] = (ids, maxAttempts) =>
       ids.length === 0
         ? Effect.succeed({ count: 0, byStream: new Map() })
-        : sql
-            .withTransaction(
-              Effect.gen(function* () {
-                const charged = yield* sql<{ id: number; retry_count: number }>`
-                  UPDATE records SET retry_count = retry_count + 1
-                  WHERE id IN (SELECT value FROM json_each(${idList(ids)}))
-                  RETURNING id, retry_count`
-                const spent = charged.filter((row) => row.retry_count >= maxAttempts).map((row) => row.id)
-                return spent.length === 0 ? [] : yield* deleteIds(spent)
-              })
-            )
-            .pipe(
-              Effect.map((dropped) => {
-                bytes -= sumSizes(dropped)
-                const byStream = new Map<string, number>()
-                for (const { stream_name } of dropped) byStream.set(stream_name, (byStream.get(stream_name) ?? 0) + 1)
-                return { count: dropped.length, byStream }
-              }),
-              Effect.mapError(failed("charge a failed attempt")),
-              writeLock.withPermits(1)
-            )
+        : transaction(
+            Effect.gen(function* () {
+              const charged = yield* run(sql<{ id: number; retry_count: number }>`
+                UPDATE records SET retry_count = retry_count + 1
+                WHERE id IN (SELECT value FROM json_each(${idList(ids)}))
+                RETURNING id, retry_count`)
+              const spent = charged.filter((row) => row.retry_count >= maxAttempts).map((row) => row.id)
+              return spent.length === 0 ? [] : yield* deleteIds(spent)
+            })
+          ).pipe(
+            Effect.map((dropped) => {
+              bytes -= sumSizes(dropped)
+              const byStream = new Map<string, number>()
+              for (const { stream_name } of dropped) byStream.set(stream_name, (byStream.get(stream_name) ?? 0) + 1)
+              return { count: dropped.length, byStream }
+            }),
+            locked,
+            Effect.mapError(failed("charge a failed attempt")),
+            Effect.withSpan("RecordStorage.chargeAttempt")
+          )
 
-    const clear = sql`DELETE FROM records`.raw.pipe(
+    const clear = connection.executeRaw("DELETE FROM records", []).pipe(
       Effect.map((result) => {
         bytes = 0
         return (result as { readonly changes: number }).changes
       }),
+      locked,
       Effect.mapError(failed("clear the cache")),
-      writeLock.withPermits(1)
+      Effect.withSpan("RecordStorage.clear")
     )
 
-    const count = sql<{ count: number }>`SELECT COUNT(*) AS count FROM records`.pipe(
+    const count = run(sql<{ count: number }>`SELECT COUNT(*) AS count FROM records`).pipe(
+      locked,
       Effect.map(([row]) => row?.count ?? 0),
       Effect.mapError(failed("count the records"))
     )

@@ -61,7 +61,18 @@ const listen = (server: http.Server, port: number) =>
     })
   })
 
-const close = (server: http.Server) =>
+/**
+ * Stops listening. kinesalite's own `server.close` also closes its LevelDB store, and a request it is
+ * still serving then crashes the process, so stopping uses plain `http.Server` close and keeps the store.
+ */
+const stopListening = (server: http.Server) =>
+  new Promise<void>((resolve, reject) => {
+    server.closeAllConnections()
+    http.Server.prototype.close.call(server, (error) => (error ? reject(error) : resolve()))
+  })
+
+/** Stops listening and closes the store, for good. */
+const shutDown = (server: http.Server) =>
   new Promise<void>((resolve, reject) => {
     server.closeAllConnections()
     server.close((error) => (error ? reject(error) : resolve()))
@@ -133,7 +144,7 @@ export const startLocalKinesis = async (): Promise<LocalKinesis> => {
     stop: async () => {
       if (!running) return
       running = false
-      await close(server)
+      await stopListening(server)
     },
     start: async () => {
       if (running) return
@@ -142,7 +153,8 @@ export const startLocalKinesis = async (): Promise<LocalKinesis> => {
     },
     dispose: async () => {
       sdk.destroy()
-      if (running) await close(server)
+      if (!running) await listen(server, port)
+      await shutDown(server)
       running = false
       fs.rmSync(dataDir, { recursive: true, force: true })
     }

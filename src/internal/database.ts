@@ -60,18 +60,24 @@ const claimFile = (filename: string) =>
       }
     },
     catch: (cause) =>
-      isBusy(cause)
-        ? new KinesisStorageException({
-            message: `The cache file ${filename} is in use by another client`,
-            recoverySuggestion: "Close the other client, or give this one another storagePath or region.",
-            cause
-          })
-        : storageError(`Could not open the cache file ${filename}`)(cause)
+      isBusy(cause) ? inUse(filename, cause) : storageError(`Could not open the cache file ${filename}`)(cause)
   })
+
+const inUse = (filename: string, cause: unknown) =>
+  new KinesisStorageException({
+    message: `The cache file ${filename} is in use by another client`,
+    recoverySuggestion: "Close the other client, or give this one another storagePath or region.",
+    cause
+  })
+
+/** The driver error behind a failure of @effect/sql, or the failure itself. */
+const driverError = (error: unknown): unknown =>
+  typeof error === "object" && error !== null && "cause" in error ? error.cause : error
 
 /**
  * Opens the cache database at `filename` (or in memory) and runs the migrations. The connection
- * holds an exclusive lock on the file until the scope closes.
+ * takes an exclusive lock on the file at once and holds it until the scope closes; it never waits
+ * for a lock, so a client racing another for the same file fails at once too.
  */
 export const open = (
   filename: string
@@ -79,11 +85,22 @@ export const open = (
   Effect.gen(function* () {
     const persistent = filename !== inMemory
     if (persistent) yield* claimFile(filename)
-    const sql = yield* SqliteClient.make({ filename }).pipe(
+    // claimFile already put the file in WAL mode (a setting SQLite keeps in the file), so the
+    // connection does not set it again: that would wait for the lock before busy_timeout is 0.
+    const sql = yield* SqliteClient.make({ filename, disableWAL: true }).pipe(
       Effect.provideServiceEffect(Reactivity.Reactivity, Reactivity.make)
     )
+    yield* sql`PRAGMA busy_timeout = 0`
     yield* sql`PRAGMA synchronous = NORMAL`
-    if (persistent) yield* sql`PRAGMA locking_mode = EXCLUSIVE`
+    if (persistent) {
+      // Take the exclusive lock now, not at the first write: a client that only reads would
+      // otherwise hold a shared lock that lets a second client in.
+      yield* sql`PRAGMA locking_mode = EXCLUSIVE`
+      yield* sql`BEGIN IMMEDIATE`.pipe(
+        Effect.mapError((error) => (isBusy(driverError(error)) ? inUse(filename, error) : error))
+      )
+      yield* sql`COMMIT`
+    }
     yield* Migrator.make({})({ loader: migrations }).pipe(Effect.provideService(SqlClient.SqlClient, sql))
     return sql
   }).pipe(

@@ -1,0 +1,415 @@
+/**
+ * The flush engine over a real SQLite cache, with a scripted sender standing in for Kinesis where
+ * kinesalite can't go: partial failures, request-level errors, entry-count mismatches, no response,
+ * slow responses.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Deferred, Effect, Exit, Fiber, Scope } from "effect"
+import { KinesisStorageException, KinesisUnknownException } from "../src/Errors.js"
+import * as FlushEngine from "../src/FlushEngine.js"
+import { RecordStorage } from "../src/RecordStorage.js"
+import {
+  acceptAll,
+  cached,
+  captureLogs,
+  connectionRefused,
+  makeEngine,
+  makeScriptedSender,
+  memoryStorage,
+  put,
+  type Responder,
+  rejectWhere,
+  resourceNotFound,
+  type SentBatch,
+  text
+} from "./support/senders.js"
+
+const MiB = 1024 * 1024
+
+const keysOf = (batch: SentBatch) => batch.entries.map((entry) => entry.partitionKey)
+
+/** Answers each stream with its own responder; streams without one are accepted. */
+const byStream =
+  (responders: Readonly<Record<string, Responder>>): Responder =>
+  (stream, entries, call) =>
+    (responders[stream] ?? acceptAll)(stream, entries, call)
+
+describe("FlushEngine", () => {
+  describe("per-record outcomes", () => {
+    it.scoped("deletes accepted records and charges one attempt to each rejected one", () =>
+      Effect.gen(function* () {
+        const storage = yield* memoryStorage()
+        const keys = ["k0", "k1", "k2", "k3", "k4", "k5"]
+        for (const key of keys) yield* put(storage, "orders", key, `data-${key}`)
+        const { sender, calls } = yield* makeScriptedSender(
+          rejectWhere((entry) => entry.partitionKey === "k1" || entry.partitionKey === "k4")
+        )
+        const engine = yield* makeEngine(storage, sender, 5)
+
+        const result = yield* engine.flush
+
+        expect(result).toEqual({ recordsFlushed: 4, flushInProgress: false })
+        expect((yield* calls).map(keysOf)).toEqual([keys])
+        const left = yield* cached(storage, "orders")
+        expect(left.map((record) => [record.partitionKey, text(record.data), record.retryCount])).toEqual([
+          ["k1", "data-k1", 1],
+          ["k4", "data-k4", 1]
+        ])
+        expect(yield* storage.cachedBytes).toBe(left.reduce((total, record) => total + record.size, 0))
+      })
+    )
+
+    for (const maxRetries of [0, 3, 5]) {
+      it.scoped(`sends a record that is always rejected exactly 1 + ${maxRetries} times, then drops it`, () =>
+        Effect.gen(function* () {
+          const logs = yield* captureLogs
+          const storage = yield* memoryStorage()
+          yield* put(storage, "orders", "poison-1", "SECRET-DATA-1")
+          yield* put(storage, "orders", "poison-2", "SECRET-DATA-2")
+          yield* put(storage, "orders", "good", "SECRET-DATA-good")
+          const { sender, calls } = yield* makeScriptedSender(
+            rejectWhere((entry) => entry.partitionKey.startsWith("poison"))
+          )
+          const engine = yield* makeEngine(storage, sender, maxRetries)
+
+          for (let flush = 1; flush <= maxRetries + 3; flush++) {
+            const result = yield* engine.flush.pipe(Effect.provide(logs.layer))
+            expect(result.recordsFlushed).toBe(flush === 1 ? 1 : 0)
+            const left = yield* cached(storage, "orders")
+            if (flush <= maxRetries) {
+              // Still within its attempts: kept, charged once per flush.
+              expect(left.map((record) => [record.partitionKey, record.retryCount])).toEqual([
+                ["poison-1", flush],
+                ["poison-2", flush]
+              ])
+            } else {
+              expect(left).toEqual([])
+            }
+          }
+
+          const withPoison = (yield* calls).filter((batch) =>
+            batch.entries.some((entry) => entry.partitionKey.startsWith("poison"))
+          )
+          expect(withPoison).toHaveLength(1 + maxRetries)
+          expect(yield* calls).toHaveLength(1 + maxRetries)
+          expect(yield* storage.count).toBe(0)
+          expect(yield* storage.cachedBytes).toBe(0)
+
+          const lines = yield* logs.lines
+          const dropped = lines.filter((line) => line.level === "WARN" && /dropped/i.test(line.message))
+          expect(dropped).toHaveLength(1)
+          expect(dropped[0]!.message).toContain("orders")
+          expect(dropped[0]!.message).toMatch(/\b2 records\b/)
+          for (const line of lines) {
+            expect(line.message).not.toContain("SECRET-DATA")
+            expect(JSON.stringify(line.annotations)).not.toContain("SECRET-DATA")
+          }
+        })
+      )
+    }
+  })
+
+  describe("request-level errors", () => {
+    it.scoped("charges every record of a stream the service refused and still sends the next stream", () =>
+      Effect.gen(function* () {
+        const logs = yield* captureLogs
+        const storage = yield* memoryStorage()
+        for (let i = 0; i < 3; i++) yield* put(storage, "a-missing", `m${i}`, `missing-${i}`)
+        for (let i = 0; i < 4; i++) yield* put(storage, "b-good", `g${i}`, `good-${i}`)
+        const { sender, calls } = yield* makeScriptedSender(
+          byStream({ "a-missing": (stream) => Effect.fail(resourceNotFound(stream)) })
+        )
+        const engine = yield* makeEngine(storage, sender, 5)
+
+        const result = yield* engine.flush.pipe(Effect.provide(logs.layer))
+
+        expect(result).toEqual({ recordsFlushed: 4, flushInProgress: false })
+        expect((yield* calls).map((batch) => [batch.stream, batch.entries.length])).toEqual([
+          ["a-missing", 3],
+          ["b-good", 4]
+        ])
+        expect(yield* cached(storage, "b-good")).toEqual([])
+        const left = yield* cached(storage, "a-missing")
+        expect(left.map((record) => [record.partitionKey, record.retryCount])).toEqual([
+          ["m0", 1],
+          ["m1", 1],
+          ["m2", 1]
+        ])
+        const warnings = (yield* logs.lines).filter((line) => line.level === "WARN")
+        expect(warnings.some((line) => line.message.includes("ResourceNotFoundException"))).toBe(true)
+      })
+    )
+
+    for (const [label, delta] of [
+      ["fewer", -1],
+      ["more", 1]
+    ] as const) {
+      it.scoped(`charges the whole batch when the response has ${label} entries than the request`, () =>
+        Effect.gen(function* () {
+          const storage = yield* memoryStorage()
+          for (let i = 0; i < 5; i++) yield* put(storage, "a-short", `s${i}`, `short-${i}`)
+          for (let i = 0; i < 2; i++) yield* put(storage, "b-fine", `f${i}`, `fine-${i}`)
+          const { sender, calls } = yield* makeScriptedSender(
+            byStream({
+              "a-short": (_stream, entries) =>
+                Effect.succeed(Array.from({ length: entries.length + delta }, () => ({ _tag: "Accepted" as const })))
+            })
+          )
+          const engine = yield* makeEngine(storage, sender, 5)
+
+          const result = yield* engine.flush
+
+          expect(result).toEqual({ recordsFlushed: 2, flushInProgress: false })
+          expect((yield* calls).map((batch) => batch.stream)).toEqual(["a-short", "b-fine"])
+          expect(yield* cached(storage, "b-fine")).toEqual([])
+          const left = yield* cached(storage, "a-short")
+          expect(left.map((record) => [record.partitionKey, record.retryCount])).toEqual([
+            ["s0", 1],
+            ["s1", 1],
+            ["s2", 1],
+            ["s3", 1],
+            ["s4", 1]
+          ])
+        })
+      )
+    }
+
+    it.scoped("stops with KinesisUnknownException on no response and charges nothing", () =>
+      Effect.gen(function* () {
+        const storage = yield* memoryStorage()
+        for (const stream of ["a", "b", "c"]) {
+          for (let i = 0; i < 3; i++) yield* put(storage, stream, `${stream}${i}`, `${stream}-data-${i}`)
+        }
+        // Earlier failures, so that "unchanged" is not just "still zero".
+        const [b0] = yield* cached(storage, "b")
+        const [c0] = yield* cached(storage, "c")
+        yield* storage.chargeAttempt([b0!.id, c0!.id], 6)
+        const before = {
+          b: (yield* cached(storage, "b")).map((record) => [record.partitionKey, record.retryCount]),
+          c: (yield* cached(storage, "c")).map((record) => [record.partitionKey, record.retryCount])
+        }
+        expect(before.b).toEqual([
+          ["b0", 1],
+          ["b1", 0],
+          ["b2", 0]
+        ])
+        const { sender, calls } = yield* makeScriptedSender(byStream({ b: () => Effect.fail(connectionRefused()) }))
+        const engine = yield* makeEngine(storage, sender, 5)
+
+        const error = yield* Effect.flip(engine.flush)
+
+        expect(error).toBeInstanceOf(KinesisUnknownException)
+        expect(error._tag).toBe("KinesisUnknownException")
+        expect((yield* calls).map((batch) => batch.stream)).toEqual(["a", "b"])
+        expect(yield* cached(storage, "a")).toEqual([])
+        expect((yield* cached(storage, "b")).map((record) => [record.partitionKey, record.retryCount])).toEqual(
+          before.b
+        )
+        expect((yield* cached(storage, "c")).map((record) => [record.partitionKey, record.retryCount])).toEqual(
+          before.c
+        )
+        expect(yield* storage.count).toBe(6)
+      })
+    )
+  })
+
+  describe("one flush at a time", () => {
+    it.scopedLive("a second flush during a slow one returns flushInProgress at once", () =>
+      Effect.gen(function* () {
+        const storage = yield* memoryStorage()
+        for (let i = 0; i < 3; i++) yield* put(storage, "orders", `k${i}`, `data-${i}`)
+        const started = yield* Deferred.make<void>()
+        const release = yield* Deferred.make<void>()
+        const { sender, calls } = yield* makeScriptedSender((stream, entries, call) =>
+          call === 0
+            ? Deferred.succeed(started, undefined).pipe(
+                Effect.zipRight(Deferred.await(release)),
+                Effect.zipRight(acceptAll(stream, entries, call))
+              )
+            : acceptAll(stream, entries, call)
+        )
+        const engine = yield* makeEngine(storage, sender, 5)
+
+        const first = yield* Effect.fork(engine.flush)
+        yield* Deferred.await(started)
+        // A second flush that queued behind the first would never end, as the first waits on `release`.
+        const second = yield* engine.flush.pipe(
+          Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => new Error("the second flush waited") })
+        )
+        expect(second).toEqual({ recordsFlushed: 0, flushInProgress: true })
+        expect(yield* calls).toHaveLength(1)
+
+        yield* Deferred.succeed(release, undefined)
+        expect(yield* Fiber.join(first)).toEqual({ recordsFlushed: 3, flushInProgress: false })
+        expect(yield* storage.count).toBe(0)
+
+        // The lock is free again.
+        yield* put(storage, "orders", "k3", "data-3")
+        expect(yield* engine.flush).toEqual({ recordsFlushed: 1, flushInProgress: false })
+      })
+    )
+  })
+
+  describe("batches", () => {
+    it.scoped("sends 1,200 records of one stream in three flushes of 500, 500 and 200, in insertion order", () =>
+      Effect.gen(function* () {
+        const storage = yield* memoryStorage()
+        const keys = Array.from({ length: 1200 }, (_, i) => `k${String(i).padStart(4, "0")}`)
+        // Insertion order is not name order for these keys: shuffle them deterministically.
+        const order = keys.map((_, i) => keys[(i * 7) % keys.length]!)
+        expect(new Set(order).size).toBe(1200)
+        for (const key of order) yield* put(storage, "orders", key, `data-${key}`)
+        const { sender, calls } = yield* makeScriptedSender()
+        const engine = yield* makeEngine(storage, sender, 5)
+
+        const flushed = []
+        for (let i = 0; i < 4; i++) flushed.push((yield* engine.flush).recordsFlushed)
+
+        expect(flushed).toEqual([500, 500, 200, 0])
+        const batches = yield* calls
+        expect(batches.map((batch) => batch.entries.length)).toEqual([500, 500, 200])
+        expect(batches.flatMap(keysOf)).toEqual(order)
+        expect(batches.flatMap((batch) => batch.entries.map((entry) => text(entry.data)))).toEqual(
+          order.map((key) => `data-${key}`)
+        )
+        expect(yield* storage.count).toBe(0)
+      })
+    )
+
+    it.scoped("puts records of 3 MiB three to a batch (10 MiB cap)", () =>
+      Effect.gen(function* () {
+        const storage = yield* memoryStorage()
+        for (let i = 0; i < 7; i++) {
+          const key = `big${i}`
+          yield* put(storage, "big", key, new Uint8Array(3 * MiB - key.length).fill(i))
+        }
+        const { sender, calls } = yield* makeScriptedSender()
+        const engine = yield* makeEngine(storage, sender, 5)
+
+        const flushed = []
+        for (let i = 0; i < 3; i++) flushed.push((yield* engine.flush).recordsFlushed)
+
+        expect(flushed).toEqual([3, 3, 1])
+        const batches = yield* calls
+        expect(batches.map(keysOf)).toEqual([["big0", "big1", "big2"], ["big3", "big4", "big5"], ["big6"]])
+        expect(batches.map((batch) => batch.bytes)).toEqual([9 * MiB, 9 * MiB, 3 * MiB])
+        for (const [b, batch] of batches.entries()) {
+          for (const [e, entry] of batch.entries.entries()) {
+            expect(entry.data.byteLength).toBe(3 * MiB - 4)
+            expect(entry.data.every((byte) => byte === b * 3 + e)).toBe(true)
+          }
+        }
+      })
+    )
+
+    it.scoped("fills a batch to exactly 10 MiB and no further", () =>
+      Effect.gen(function* () {
+        const storage = yield* memoryStorage()
+        yield* put(storage, "edge", "h1", new Uint8Array(5 * MiB - 2))
+        yield* put(storage, "edge", "h2", new Uint8Array(5 * MiB - 2))
+        yield* put(storage, "edge", "x", new Uint8Array(0))
+        const { sender, calls } = yield* makeScriptedSender()
+        const engine = yield* makeEngine(storage, sender, 5)
+
+        expect((yield* engine.flush).recordsFlushed).toBe(2)
+        expect((yield* engine.flush).recordsFlushed).toBe(1)
+        expect((yield* calls).map((batch) => [keysOf(batch), batch.bytes])).toEqual([
+          [["h1", "h2"], 10 * MiB],
+          [["x"], 1]
+        ])
+      })
+    )
+
+    it.scoped("sends 500 of each of two streams per flush, streams in name order", () =>
+      Effect.gen(function* () {
+        const storage = yield* memoryStorage()
+        for (let i = 0; i < 600; i++) {
+          yield* put(storage, "b-stream", `b${i}`, `b-${i}`)
+          yield* put(storage, "a-stream", `a${i}`, `a-${i}`)
+        }
+        const { sender, calls } = yield* makeScriptedSender()
+        const engine = yield* makeEngine(storage, sender, 5)
+
+        expect(yield* engine.flush).toEqual({ recordsFlushed: 1000, flushInProgress: false })
+        const first = yield* calls
+        expect(first.map((batch) => [batch.stream, batch.entries.length])).toEqual([
+          ["a-stream", 500],
+          ["b-stream", 500]
+        ])
+        expect(keysOf(first[0]!)).toEqual(Array.from({ length: 500 }, (_, i) => `a${i}`))
+        expect(keysOf(first[1]!)).toEqual(Array.from({ length: 500 }, (_, i) => `b${i}`))
+
+        expect(yield* engine.flush).toEqual({ recordsFlushed: 200, flushInProgress: false })
+        const second = (yield* calls).slice(2)
+        expect(second.map((batch) => [batch.stream, keysOf(batch)[0], batch.entries.length])).toEqual([
+          ["a-stream", "a500", 100],
+          ["b-stream", "b500", 100]
+        ])
+        expect(yield* storage.count).toBe(0)
+      })
+    )
+  })
+
+  describe("storage failures", () => {
+    it.effect("stops with KinesisStorageException when the database is gone", () =>
+      Effect.gen(function* () {
+        const scope = yield* Scope.make()
+        const storage = yield* memoryStorage().pipe(Scope.extend(scope))
+        yield* put(storage, "orders", "k0", "data-0")
+        const { sender, calls } = yield* makeScriptedSender()
+        const engine = yield* makeEngine(storage, sender, 5)
+        // Closing the scope closes the SQLite connection under the engine.
+        yield* Scope.close(scope, Exit.void)
+
+        const error = yield* Effect.flip(engine.flush)
+
+        expect(error).toBeInstanceOf(KinesisStorageException)
+        expect(yield* calls).toEqual([])
+      })
+    )
+
+    it.scoped("stops with KinesisStorageException when deleting sent records fails", () =>
+      Effect.gen(function* () {
+        const real = yield* memoryStorage()
+        for (const stream of ["a", "b"]) yield* put(real, stream, `${stream}0`, `${stream}-data`)
+        const failingDelete = RecordStorage.of({
+          ...real,
+          delete: () => Effect.fail(new KinesisStorageException({ message: "disk I/O error" }))
+        })
+        const { sender, calls } = yield* makeScriptedSender()
+        const engine = yield* makeEngine(failingDelete, sender, 5)
+
+        const error = yield* Effect.flip(engine.flush)
+
+        expect(error).toBeInstanceOf(KinesisStorageException)
+        expect((yield* calls).map((batch) => batch.stream)).toEqual(["a"])
+        // Delivered but not deleted: sent again next time (at least once), never charged.
+        expect((yield* cached(real, "a")).map((record) => record.retryCount)).toEqual([0])
+        expect((yield* cached(real, "b")).map((record) => record.retryCount)).toEqual([0])
+      })
+    )
+
+    it.scoped("stops with KinesisStorageException when charging an attempt fails", () =>
+      Effect.gen(function* () {
+        const real = yield* memoryStorage()
+        for (const stream of ["a", "b"]) yield* put(real, stream, `${stream}0`, `${stream}-data`)
+        const failingCharge = RecordStorage.of({
+          ...real,
+          chargeAttempt: () => Effect.fail(new KinesisStorageException({ message: "database is locked" }))
+        })
+        const { sender, calls } = yield* makeScriptedSender(rejectWhere(() => true))
+        const engine = yield* makeEngine(failingCharge, sender, 5)
+
+        const error = yield* Effect.flip(engine.flush)
+
+        expect(error).toBeInstanceOf(KinesisStorageException)
+        expect((yield* calls).map((batch) => batch.stream)).toEqual(["a"])
+        expect(yield* real.count).toBe(2)
+      })
+    )
+  })
+
+  it("exposes the PutRecords limits", () => {
+    expect(FlushEngine.batchLimits).toEqual({ maxRecords: 500, maxBytes: 10 * MiB })
+  })
+})

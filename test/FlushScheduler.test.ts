@@ -1,0 +1,309 @@
+/**
+ * Automatic flushing, driven by `TestClock`: when flushes happen, what enable / disable / close do
+ * to the schedule, and that a failed flush never stops the loop.
+ *
+ * The cache is real SQLite (in memory). The sender is a test layer that accepts everything and
+ * notes the (test clock) time of each call. Every test caches 5,000 records in one stream up
+ * front: one flush sends at most 500 records per stream, so every flush has work and makes exactly
+ * one sender call, and two flushes at the same instant would show up as two calls.
+ */
+import { KinesisClient as SdkClient } from "@aws-sdk/client-kinesis"
+import { describe, expect, it } from "@effect/vitest"
+import { Clock, Deferred, Effect, Fiber, Layer, Logger, Option, TestClock } from "effect"
+import type { FlushStrategy } from "../src/FlushStrategy.js"
+import { FlushInterval, FlushNone } from "../src/FlushStrategy.js"
+import * as KinesisClient from "../src/KinesisClient.js"
+import { resolveOptions } from "../src/KinesisClientConfig.js"
+import * as RecordSender from "../src/RecordSender.js"
+import * as RecordStorage from "../src/RecordStorage.js"
+
+const batchSize = 500
+const initialRecords = 6 * batchSize
+const stream = "events"
+
+/** What the sender does on its n-th call (from 0), before accepting the batch. */
+type Behaviour = (call: number) => Effect.Effect<void, RecordSender.NoResponse | RecordSender.ServiceError>
+
+interface Harness {
+  readonly client: KinesisClient.KinesisClient
+  /** The test clock time of every sender call so far. */
+  readonly flushTimes: () => ReadonlyArray<number>
+  /** How many records the cache holds, read by clearing it (so only at the end of a test). */
+  readonly drainCount: Effect.Effect<number, unknown>
+}
+
+const setup = (strategy: FlushStrategy, behaviour: Behaviour = () => Effect.void) =>
+  Effect.gen(function* () {
+    const sdkClient = yield* Effect.acquireRelease(
+      Effect.sync(() => new SdkClient({ region: "us-east-1" })),
+      (client) => Effect.sync(() => client.destroy())
+    )
+    const times: Array<number> = []
+    const sender = Layer.succeed(
+      RecordSender.RecordSender,
+      RecordSender.RecordSender.of({
+        sdkClient,
+        putRecords: (_stream, entries) =>
+          Effect.gen(function* () {
+            const call = times.length
+            times.push(yield* Clock.currentTimeMillis)
+            yield* behaviour(call)
+            return entries.map(() => ({ _tag: "Accepted" as const }))
+          })
+      })
+    )
+    const cacheMaxBytes = 50 * 1024 * 1024
+    const options = yield* resolveOptions({ flushStrategy: strategy, cacheMaxBytes })
+    const client = yield* KinesisClient.makeWith(
+      options,
+      Layer.merge(RecordStorage.layer({ filename: ":memory:", cacheMaxBytes }), sender)
+    )
+    const data = new Uint8Array(16)
+    yield* Effect.forEach(
+      Array.from({ length: initialRecords }, (_, i) => i),
+      (i) => client.record({ data, partitionKey: `key-${i}`, streamName: stream }),
+      { concurrency: "unbounded", discard: true }
+    )
+    const harness: Harness = {
+      client,
+      flushTimes: () => [...times],
+      drainCount: Effect.map(client.clearCache(), ({ recordsCleared }) => recordsCleared)
+    }
+    return harness
+  })
+
+const everySecond = FlushInterval({ interval: "1 second" })
+
+/** A logger that keeps every line with its level. */
+const capturingLogger = () => {
+  const lines: Array<{ readonly level: string; readonly message: string }> = []
+  const logger = Logger.make(({ logLevel, message }) => {
+    const parts = Array.isArray(message) ? message : [message]
+    lines.push({ level: logLevel.label, message: parts.map(String).join(" ") })
+  })
+  return { lines, layer: Logger.add(logger) }
+}
+
+describe("FlushScheduler", () => {
+  it.scoped("FlushInterval flushes once per interval, the first one interval after start", () =>
+    Effect.gen(function* () {
+      const { flushTimes, drainCount } = yield* setup(everySecond)
+      yield* TestClock.adjust("999 millis")
+      expect(flushTimes()).toEqual([])
+      yield* TestClock.adjust("1501 millis")
+      expect(flushTimes()).toEqual([1000, 2000])
+      expect(yield* drainCount).toBe(initialRecords - 2 * batchSize)
+    })
+  )
+
+  it.scoped("disable stops automatic flushing for as long as the client is disabled", () =>
+    Effect.gen(function* () {
+      const { client, flushTimes, drainCount } = yield* setup(everySecond)
+      yield* TestClock.adjust("1500 millis")
+      yield* client.disable()
+      expect(yield* client.isEnabled).toBe(false)
+      yield* TestClock.adjust("1000 millis")
+      expect(flushTimes()).toEqual([1000])
+      yield* TestClock.adjust("1 hour")
+      expect(flushTimes()).toEqual([1000])
+      expect(yield* drainCount).toBe(initialRecords - batchSize)
+    })
+  )
+
+  it.scoped("enable restarts the interval from the moment it is called", () =>
+    Effect.gen(function* () {
+      const { client, flushTimes } = yield* setup(everySecond)
+      yield* TestClock.adjust("1500 millis")
+      yield* client.disable()
+      yield* TestClock.adjust("200 millis")
+      yield* client.enable()
+      expect(yield* client.isEnabled).toBe(true)
+      yield* TestClock.adjust("999 millis") // 2.699 s
+      expect(flushTimes()).toEqual([1000])
+      yield* TestClock.adjust("1 millis") // 2.7 s
+      expect(flushTimes()).toEqual([1000, 2700])
+      yield* TestClock.adjust("1 second")
+      expect(flushTimes()).toEqual([1000, 2700, 3700])
+    })
+  )
+
+  it.scoped("enable on an enabled client changes nothing, not even the schedule", () =>
+    Effect.gen(function* () {
+      const { client, flushTimes } = yield* setup(everySecond)
+      yield* TestClock.adjust("500 millis")
+      yield* client.enable()
+      yield* TestClock.adjust("500 millis")
+      expect(flushTimes()).toEqual([1000])
+    })
+  )
+
+  it.scoped("rapid enable / disable / enable leaves one loop running", () =>
+    Effect.gen(function* () {
+      const { client, flushTimes } = yield* setup(everySecond)
+      yield* TestClock.adjust("500 millis")
+      yield* client.enable()
+      yield* client.disable()
+      yield* client.enable()
+      yield* client.disable()
+      yield* client.enable()
+      yield* Effect.all([client.disable(), client.enable(), client.disable(), client.enable()], {
+        concurrency: "unbounded",
+        discard: true
+      })
+      expect(yield* client.isEnabled).toBe(true)
+      yield* TestClock.adjust("3 seconds")
+      expect(flushTimes()).toEqual([1500, 2500, 3500])
+    })
+  )
+
+  it.scoped("toggles racing a flush in progress end in the last state asked for, with one loop", () =>
+    Effect.gen(function* () {
+      const started = yield* Deferred.make<void>()
+      const gate = yield* Deferred.make<void>()
+      const { client, flushTimes } = yield* setup(everySecond, (call) =>
+        call === 0 ? Deferred.succeed(started, undefined).pipe(Effect.zipRight(Deferred.await(gate))) : Effect.void
+      )
+      yield* TestClock.adjust("1 second")
+      yield* Deferred.await(started)
+      // The first disable has to wait for the flush to finish; the others queue up behind it.
+      const toggles = yield* Effect.forEach(
+        [client.disable(), client.enable(), client.disable(), client.enable()],
+        (toggle) => Effect.fork(toggle)
+      )
+      yield* Effect.yieldNow()
+      expect(Option.isNone(yield* Fiber.poll(toggles[0]!))).toBe(true)
+      yield* Deferred.succeed(gate, undefined)
+      yield* Fiber.joinAll(toggles)
+      expect(yield* client.isEnabled).toBe(true)
+      yield* TestClock.adjust("3 seconds")
+      expect(flushTimes()).toEqual([1000, 2000, 3000, 4000])
+    })
+  )
+
+  it.scoped("a toggle that arrives as the scheduler lock is released does not leave a loop behind it", () =>
+    Effect.gen(function* () {
+      const started = yield* Deferred.make<void>()
+      const gate = yield* Deferred.make<void>()
+      const { client, flushTimes } = yield* setup(everySecond, (call) =>
+        call === 0 ? Deferred.succeed(started, undefined).pipe(Effect.zipRight(Deferred.await(gate))) : Effect.void
+      )
+      yield* TestClock.adjust("1 second")
+      yield* Deferred.await(started)
+      const disabling = yield* Effect.fork(client.disable()) // holds the lock until the flush ends
+      yield* Effect.yieldNow()
+      const enabling = yield* Effect.fork(client.enable()) // waits for the lock
+      yield* Effect.yieldNow()
+      yield* Deferred.succeed(gate, undefined)
+      yield* Fiber.join(disabling)
+      // This disable comes right as the lock is released, before the waiting enable has taken it.
+      yield* client.disable()
+      yield* Fiber.join(enabling)
+      expect(yield* client.isEnabled).toBe(false)
+      yield* TestClock.adjust("1 hour")
+      expect(flushTimes()).toEqual([1000])
+    })
+  )
+
+  it.scoped("disable waits for an automatic flush in progress, which completes", () =>
+    Effect.gen(function* () {
+      const started = yield* Deferred.make<void>()
+      const gate = yield* Deferred.make<void>()
+      const { client, flushTimes, drainCount } = yield* setup(everySecond, (call) =>
+        call === 0 ? Deferred.succeed(started, undefined).pipe(Effect.zipRight(Deferred.await(gate))) : Effect.void
+      )
+      yield* TestClock.adjust("1 second")
+      yield* Deferred.await(started)
+      const disabling = yield* Effect.fork(client.disable())
+      yield* Effect.yieldNow()
+      expect(Option.isNone(yield* Fiber.poll(disabling))).toBe(true)
+      yield* Deferred.succeed(gate, undefined)
+      yield* Fiber.join(disabling)
+      yield* TestClock.adjust("1 hour")
+      expect(flushTimes()).toEqual([1000])
+      // The flush that was in progress was not cut off: its batch was delivered and deleted.
+      expect(yield* drainCount).toBe(initialRecords - batchSize)
+    })
+  )
+
+  it.scoped("a failed automatic flush is logged and the loop goes on", () => {
+    const logs = capturingLogger()
+    return Effect.gen(function* () {
+      const { flushTimes, drainCount } = yield* setup(everySecond, (call) =>
+        call === 0
+          ? Effect.fail(new RecordSender.NoResponse({ message: "connect ECONNREFUSED 127.0.0.1:1" }))
+          : Effect.void
+      )
+      yield* TestClock.adjust("1 second")
+      expect(flushTimes()).toEqual([1000])
+      const warnings = logs.lines.filter((line) => line.level === "WARN")
+      expect(warnings).toHaveLength(1)
+      expect(warnings[0]!.message).toContain("Automatic flush failed")
+      expect(warnings[0]!.message).toContain("ECONNREFUSED")
+      yield* TestClock.adjust("2 seconds")
+      expect(flushTimes()).toEqual([1000, 2000, 3000])
+      // The failed flush delivered nothing; the next two delivered a batch each.
+      expect(yield* drainCount).toBe(initialRecords - 2 * batchSize)
+    }).pipe(Effect.provide(logs.layer))
+  })
+
+  it.scoped("an automatic flush that dies is logged and the loop goes on", () => {
+    const logs = capturingLogger()
+    return Effect.gen(function* () {
+      const { flushTimes } = yield* setup(everySecond, (call) =>
+        call === 0 ? Effect.die(new Error("sender bug")) : Effect.void
+      )
+      yield* TestClock.adjust("1 second")
+      expect(logs.lines.filter((line) => line.level === "WARN").map((line) => line.message)).toEqual([
+        expect.stringContaining("Automatic flush failed")
+      ])
+      yield* TestClock.adjust("1 second")
+      expect(flushTimes()).toEqual([1000, 2000])
+    }).pipe(Effect.provide(logs.layer))
+  })
+
+  it.scoped("a manual flush does not move the automatic schedule", () =>
+    Effect.gen(function* () {
+      const { client, flushTimes } = yield* setup(everySecond)
+      yield* TestClock.adjust("500 millis")
+      expect(yield* client.flush()).toEqual({ recordsFlushed: batchSize, flushInProgress: false })
+      expect(flushTimes()).toEqual([500])
+      yield* TestClock.adjust("500 millis")
+      expect(flushTimes()).toEqual([500, 1000])
+      yield* TestClock.adjust("1200 millis")
+      expect(yield* client.flush()).toEqual({ recordsFlushed: batchSize, flushInProgress: false })
+      yield* TestClock.adjust("800 millis")
+      expect(flushTimes()).toEqual([500, 1000, 2000, 2200, 3000])
+    })
+  )
+
+  it.scoped("FlushNone never flushes on its own, enabled or not", () =>
+    Effect.gen(function* () {
+      const { client, flushTimes, drainCount } = yield* setup(FlushNone())
+      yield* TestClock.adjust("1 hour")
+      expect(flushTimes()).toEqual([])
+      yield* client.disable()
+      yield* client.enable()
+      yield* TestClock.adjust("1 hour")
+      expect(flushTimes()).toEqual([])
+      expect(yield* client.flush()).toEqual({ recordsFlushed: batchSize, flushInProgress: false })
+      yield* TestClock.adjust("1 hour")
+      expect(flushTimes()).toEqual([2 * 3_600_000])
+      expect(yield* drainCount).toBe(initialRecords - batchSize)
+    })
+  )
+
+  it.scoped("close stops automatic flushing", () =>
+    Effect.gen(function* () {
+      const { client, flushTimes } = yield* setup(everySecond)
+      yield* TestClock.adjust("1500 millis")
+      yield* client.close()
+      yield* TestClock.adjust("1 hour")
+      expect(flushTimes()).toEqual([1000])
+      // enable after close is a no-op: no loop comes back.
+      yield* client.enable()
+      expect(yield* client.isEnabled).toBe(false)
+      yield* TestClock.adjust("1 hour")
+      expect(flushTimes()).toEqual([1000])
+    })
+  )
+})

@@ -1,0 +1,359 @@
+/**
+ * The Effect API's lifecycle: disabled collection, clearCache, close (idempotent, waiting for a
+ * flush in progress, closing everything after it), the layer's scope, and one owner per cache file.
+ *
+ * The cache is real SQLite: in memory where persistence is not the point, in a temporary directory
+ * where it is. The sender is a test layer that accepts everything and counts what it was sent; a
+ * gate (a Deferred) holds a call open where a test needs a flush in progress.
+ */
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { KinesisClient as SdkClient } from "@aws-sdk/client-kinesis"
+import { describe, expect, it } from "@effect/vitest"
+import { Cause, Clock, Context, Deferred, Effect, Exit, Fiber, Layer, Option, Scope, TestClock } from "effect"
+import { ClientClosedException, KinesisStorageException, KinesisValidationException } from "../src/Errors.js"
+import { FlushInterval, FlushNone, type FlushStrategy } from "../src/FlushStrategy.js"
+import * as KinesisClient from "../src/KinesisClient.js"
+import { type KinesisClientConfig, resolveOptions } from "../src/KinesisClientConfig.js"
+import type { RecordInput } from "../src/RecordInput.js"
+import * as RecordSender from "../src/RecordSender.js"
+import * as RecordStorage from "../src/RecordStorage.js"
+
+const encoder = new TextEncoder()
+const record = (text: string, streamName = "events"): RecordInput => ({
+  data: encoder.encode(text),
+  partitionKey: `key-${text}`,
+  streamName
+})
+
+const tempDir = Effect.acquireRelease(
+  Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "effect-kinesis-client-"))),
+  (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
+)
+
+/** A sender that accepts everything; `gate`, when given, holds every call open until it is opened. */
+const makeSender = (gate?: { readonly started: Deferred.Deferred<void>; readonly release: Deferred.Deferred<void> }) =>
+  Effect.gen(function* () {
+    const sdkClient = yield* Effect.acquireRelease(
+      Effect.sync(() => new SdkClient({ region: "us-east-1" })),
+      (client) => Effect.sync(() => client.destroy())
+    )
+    const sent: Array<string> = []
+    const layer = Layer.succeed(
+      RecordSender.RecordSender,
+      RecordSender.RecordSender.of({
+        sdkClient,
+        putRecords: (_stream, entries) =>
+          Effect.gen(function* () {
+            if (gate) {
+              yield* Deferred.succeed(gate.started, undefined)
+              yield* Deferred.await(gate.release)
+            }
+            for (const entry of entries) sent.push(new TextDecoder().decode(entry.data))
+            return entries.map(() => ({ _tag: "Accepted" as const }))
+          })
+      })
+    )
+    return { layer, sent }
+  })
+
+const makeClient = (
+  sender: Layer.Layer<RecordSender.RecordSender>,
+  options: {
+    readonly filename?: string
+    readonly cacheMaxBytes?: number
+    readonly flushStrategy?: FlushStrategy
+  } = {}
+) =>
+  Effect.gen(function* () {
+    const cacheMaxBytes = options.cacheMaxBytes ?? 1024 * 1024
+    const resolved = yield* resolveOptions({ flushStrategy: options.flushStrategy ?? FlushNone(), cacheMaxBytes })
+    return yield* KinesisClient.makeWith(
+      resolved,
+      Layer.merge(RecordStorage.layer({ filename: options.filename ?? ":memory:", cacheMaxBytes }), sender)
+    )
+  })
+
+/** A configuration for the real layer; the endpoint is never called (manual flushes only, none made). */
+const configFor = (storagePath: string, region = "us-east-1"): KinesisClientConfig => ({
+  region,
+  storagePath,
+  credentialsProvider: { accessKeyId: "AKIDTEST", secretAccessKey: "test-secret" },
+  options: { flushStrategy: FlushNone() },
+  kinesisClientConfig: { endpoint: "http://127.0.0.1:9", maxAttempts: 1 }
+})
+
+/** The error an exit failed with, or "succeeded" (kept short, unlike a whole client in a failure message). */
+const failureOf = <A, E>(exit: Exit.Exit<A, E>): unknown =>
+  Exit.match(exit, { onSuccess: () => "succeeded", onFailure: (cause) => Cause.squash(cause) })
+
+describe("KinesisClient: disabled", () => {
+  it.scoped("record while disabled returns Ok and stores nothing, not even invalid input", () =>
+    Effect.gen(function* () {
+      const sender = yield* makeSender()
+      const client = yield* makeClient(sender.layer)
+      const invalid = [
+        { data: "not bytes", partitionKey: "k", streamName: "events" },
+        { data: new Uint8Array(1), partitionKey: "", streamName: "events" },
+        { data: new Uint8Array(1), partitionKey: "k", streamName: "bad stream name!" },
+        null,
+        42
+      ] as unknown as ReadonlyArray<RecordInput>
+      // Enabled, the same input is refused: the checks are skipped only because the client is disabled.
+      const refused = yield* Effect.flip(client.record(invalid[0]!))
+      expect(refused).toBeInstanceOf(KinesisValidationException)
+
+      yield* client.disable()
+      expect(yield* client.isEnabled).toBe(false)
+      expect(yield* client.record(record("dropped"))).toEqual({})
+      for (const input of invalid) expect(yield* client.record(input)).toEqual({})
+
+      yield* client.enable()
+      expect(yield* client.flush()).toEqual({ recordsFlushed: 0, flushInProgress: false })
+      expect(sender.sent).toEqual([])
+      expect(yield* client.clearCache()).toEqual({ recordsCleared: 0 })
+    })
+  )
+
+  it.scoped("flush and clearCache work while disabled", () =>
+    Effect.gen(function* () {
+      const sender = yield* makeSender()
+      const client = yield* makeClient(sender.layer)
+      yield* Effect.forEach(["a", "b", "c"], (text) => client.record(record(text)))
+      yield* client.disable()
+      expect(yield* client.flush()).toEqual({ recordsFlushed: 3, flushInProgress: false })
+      expect(sender.sent).toEqual(["a", "b", "c"])
+
+      yield* client.enable()
+      yield* Effect.forEach(["d", "e"], (text) => client.record(record(text)))
+      yield* client.disable()
+      expect(yield* client.clearCache()).toEqual({ recordsCleared: 2 })
+      expect(yield* client.isEnabled).toBe(false)
+    })
+  )
+})
+
+describe("KinesisClient: clearCache", () => {
+  it.scoped("returns how many records it deleted and gives back the whole cache limit", () =>
+    Effect.gen(function* () {
+      const sender = yield* makeSender()
+      const client = yield* makeClient(sender.layer, { cacheMaxBytes: 100 })
+      // 48 bytes of data + a 2-byte partition key: 50 bytes each.
+      const half = (key: string, streamName: string): RecordInput => ({
+        data: new Uint8Array(48),
+        partitionKey: key,
+        streamName
+      })
+      yield* client.record(half("k1", "alpha"))
+      yield* client.record(half("k2", "beta"))
+      const full = yield* Effect.flip(
+        client.record({ data: new Uint8Array(0), partitionKey: "k", streamName: "alpha" })
+      )
+      expect(full._tag).toBe("KinesisLimitExceededException")
+
+      expect(yield* client.clearCache()).toEqual({ recordsCleared: 2 })
+      // The cached byte count is back to 0: a record of exactly cacheMaxBytes fits, and one byte more does not.
+      yield* client.record({ data: new Uint8Array(99), partitionKey: "k", streamName: "alpha" })
+      const over = yield* Effect.flip(
+        client.record({ data: new Uint8Array(0), partitionKey: "k", streamName: "alpha" })
+      )
+      expect(over._tag).toBe("KinesisLimitExceededException")
+      expect(yield* client.clearCache()).toEqual({ recordsCleared: 1 })
+      expect(yield* client.clearCache()).toEqual({ recordsCleared: 0 })
+      expect(yield* client.flush()).toEqual({ recordsFlushed: 0, flushInProgress: false })
+      expect(sender.sent).toEqual([])
+    })
+  )
+})
+
+describe("KinesisClient: close", () => {
+  it.scoped("is idempotent, called twice or concurrently", () =>
+    Effect.gen(function* () {
+      const sender = yield* makeSender()
+      const client = yield* makeClient(sender.layer)
+      yield* client.record(record("a"))
+      yield* Effect.all([client.close(), client.close(), client.close()], { concurrency: "unbounded" })
+      expect(yield* client.isClosed).toBe(true)
+      yield* client.close()
+      yield* client.close()
+      expect(yield* client.isClosed).toBe(true)
+    })
+  )
+
+  it.scoped(
+    "after close, record / flush / clearCache fail with ClientClosedException and enable / disable do nothing",
+    () =>
+      Effect.gen(function* () {
+        const sender = yield* makeSender()
+        const client = yield* makeClient(sender.layer)
+        yield* client.record(record("a"))
+        expect(yield* client.isClosed).toBe(false)
+        yield* client.close()
+        expect(yield* client.isClosed).toBe(true)
+        expect(yield* client.isEnabled).toBe(false)
+
+        expect(yield* Effect.flip(client.record(record("b")))).toBeInstanceOf(ClientClosedException)
+        // Closed comes before validation.
+        expect(yield* Effect.flip(client.record(null as unknown as RecordInput))).toBeInstanceOf(ClientClosedException)
+        expect(yield* Effect.flip(client.flush())).toBeInstanceOf(ClientClosedException)
+        expect(yield* Effect.flip(client.clearCache())).toBeInstanceOf(ClientClosedException)
+
+        yield* client.enable()
+        expect(yield* client.isEnabled).toBe(false)
+        yield* client.disable()
+        yield* client.enable()
+        expect(yield* client.isEnabled).toBe(false)
+        // Still closed, not merely disabled: a disabled client would return Ok.
+        expect(yield* Effect.flip(client.record(record("c")))).toBeInstanceOf(ClientClosedException)
+        expect(sender.sent).toEqual([])
+      })
+  )
+
+  it.scoped("a client closed while disabled also refuses every operation", () =>
+    Effect.gen(function* () {
+      const sender = yield* makeSender()
+      const client = yield* makeClient(sender.layer)
+      yield* client.disable()
+      yield* client.close()
+      expect(yield* Effect.flip(client.record(record("a")))).toBeInstanceOf(ClientClosedException)
+      expect(yield* Effect.flip(client.flush())).toBeInstanceOf(ClientClosedException)
+      expect(yield* Effect.flip(client.clearCache())).toBeInstanceOf(ClientClosedException)
+    })
+  )
+
+  it.scoped("waits for a manual flush in progress, which completes and deletes what it sent", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const filename = path.join(dir, "cache.db")
+      const gate = { started: yield* Deferred.make<void>(), release: yield* Deferred.make<void>() }
+      const blocked = yield* makeSender(gate)
+      const client = yield* makeClient(blocked.layer, { filename })
+      yield* Effect.forEach(["a", "b", "c"], (text) => client.record(record(text)))
+
+      const flushing = yield* Effect.fork(client.flush())
+      yield* Deferred.await(gate.started)
+      const closing = yield* Effect.fork(client.close())
+      yield* Effect.yieldNow()
+      yield* Effect.yieldNow()
+      expect(Option.isNone(yield* Fiber.poll(closing))).toBe(true)
+      // From the moment close starts, new calls are refused, while the flush goes on.
+      expect(yield* client.isClosed).toBe(true)
+      expect(yield* Effect.flip(client.record(record("d")))).toBeInstanceOf(ClientClosedException)
+      expect(yield* Effect.flip(client.flush())).toBeInstanceOf(ClientClosedException)
+
+      yield* Deferred.succeed(gate.release, undefined)
+      expect(yield* Fiber.join(flushing)).toEqual({ recordsFlushed: 3, flushInProgress: false })
+      yield* Fiber.join(closing)
+      expect(blocked.sent).toEqual(["a", "b", "c"])
+
+      // The flush was not abandoned: the next owner of the cache finds the records gone.
+      const next = yield* makeSender()
+      const reopened = yield* makeClient(next.layer, { filename })
+      expect(yield* reopened.flush()).toEqual({ recordsFlushed: 0, flushInProgress: false })
+      expect(yield* reopened.clearCache()).toEqual({ recordsCleared: 0 })
+    })
+  )
+
+  it.scoped("waits for an automatic flush in progress, which completes and deletes what it sent", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const filename = path.join(dir, "cache.db")
+      const gate = { started: yield* Deferred.make<void>(), release: yield* Deferred.make<void>() }
+      const blocked = yield* makeSender(gate)
+      const client = yield* makeClient(blocked.layer, {
+        filename,
+        flushStrategy: FlushInterval({ interval: "1 second" })
+      })
+      yield* Effect.forEach(["a", "b"], (text) => client.record(record(text)))
+      yield* TestClock.adjust("1 second")
+      yield* Deferred.await(gate.started)
+      const closing = yield* Effect.fork(client.close())
+      yield* Effect.yieldNow()
+      yield* Effect.yieldNow()
+      expect(Option.isNone(yield* Fiber.poll(closing))).toBe(true)
+      yield* Deferred.succeed(gate.release, undefined)
+      yield* Fiber.join(closing)
+      expect(blocked.sent).toEqual(["a", "b"])
+
+      const next = yield* makeSender()
+      const reopened = yield* makeClient(next.layer, { filename })
+      expect(yield* reopened.clearCache()).toEqual({ recordsCleared: 0 })
+    })
+  )
+
+  it.scoped("closing the layer's scope closes the client and releases the cache file", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const scope = yield* Scope.make()
+      const context = yield* Layer.buildWithScope(KinesisClient.layer(configFor(dir)), scope)
+      const client = Context.get(context, KinesisClient.KinesisClient)
+      yield* client.record(record("kept"))
+      yield* Scope.close(scope, Exit.void)
+
+      expect(yield* client.isClosed).toBe(true)
+      expect(yield* Effect.flip(client.record(record("late")))).toBeInstanceOf(ClientClosedException)
+      // The file is free again, and the record committed before close is still in it.
+      const reopened = yield* KinesisClient.make(configFor(dir))
+      expect(yield* reopened.clearCache()).toEqual({ recordsCleared: 1 })
+    })
+  )
+})
+
+describe("KinesisClient: one owner per cache file", () => {
+  it.scopedLive("a second client on the same storagePath and region fails fast; another region works", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const ownerScope = yield* Scope.make()
+      const owner = yield* KinesisClient.make(configFor(dir)).pipe(Scope.extend(ownerScope))
+      yield* owner.record(record("owned"))
+
+      const attempt = <A, E>(effect: Effect.Effect<A, E, Scope.Scope>) =>
+        Effect.gen(function* () {
+          const start = yield* Clock.currentTimeMillis
+          const exit = yield* Effect.exit(Effect.scoped(effect))
+          return { exit, elapsed: (yield* Clock.currentTimeMillis) - start }
+        })
+
+      const viaMake = yield* attempt(KinesisClient.make(configFor(dir)))
+      expect(viaMake.elapsed).toBeLessThan(1000)
+      expect(failureOf(viaMake.exit)).toBeInstanceOf(KinesisStorageException)
+
+      const viaLayer = yield* attempt(Layer.build(KinesisClient.layer(configFor(dir))))
+      expect(viaLayer.elapsed).toBeLessThan(1000)
+      expect(failureOf(viaLayer.exit)).toBeInstanceOf(KinesisStorageException)
+
+      // The owner is unharmed by the failed attempts.
+      yield* owner.record(record("still-owned"))
+
+      // Another region in the same directory is another file.
+      const other = yield* KinesisClient.make(configFor(dir, "eu-west-1"))
+      yield* other.record(record("other-region"))
+      expect(yield* other.clearCache()).toEqual({ recordsCleared: 1 })
+
+      // Once the owner closes, the next client opens the file and finds its records.
+      yield* Scope.close(ownerScope, Exit.void)
+      const successor = yield* KinesisClient.make(configFor(dir))
+      expect(yield* successor.clearCache()).toEqual({ recordsCleared: 2 })
+    })
+  )
+
+  it.scopedLive("a client that reopens an existing cache file owns it as well", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      // The first client creates the file and leaves a record in it.
+      yield* Effect.scoped(
+        Effect.flatMap(KinesisClient.make(configFor(dir)), (first) => first.record(record("from-first")))
+      )
+      // The second one opens the existing file and writes nothing while opening.
+      const owner = yield* KinesisClient.make(configFor(dir))
+      const start = yield* Clock.currentTimeMillis
+      const third = yield* Effect.exit(Effect.scoped(KinesisClient.make(configFor(dir))))
+      expect((yield* Clock.currentTimeMillis) - start).toBeLessThan(1000)
+      expect(failureOf(third)).toBeInstanceOf(KinesisStorageException)
+      // And the owner goes on working.
+      yield* owner.record(record("from-owner"))
+      expect(yield* owner.clearCache()).toEqual({ recordsCleared: 2 })
+    })
+  )
+})

@@ -1,0 +1,153 @@
+import * as path from "node:path"
+import { describe, expect, it } from "@effect/vitest"
+import { Duration, Effect } from "effect"
+import { KinesisValidationException } from "../src/Errors.js"
+import { FlushInterval, FlushNone, type FlushStrategy } from "../src/FlushStrategy.js"
+import {
+  defaultCacheMaxBytes,
+  defaultMaxRetries,
+  type KinesisClientOptions,
+  resolveCacheFile,
+  resolveOptions
+} from "../src/KinesisClientConfig.js"
+
+const refused = (options: KinesisClientOptions) =>
+  Effect.gen(function* () {
+    const error = yield* Effect.flip(resolveOptions(options))
+    expect(error).toBeInstanceOf(KinesisValidationException)
+    expect(error._tag).toBe("KinesisValidationException")
+    expect(error.message.length).toBeGreaterThan(0)
+    return error
+  })
+
+const intervalMillis = (strategy: FlushStrategy): number => {
+  if (strategy._tag !== "FlushInterval") throw new Error(`expected FlushInterval, got ${strategy._tag}`)
+  return Duration.toMillis(Duration.decode(strategy.interval))
+}
+
+describe("KinesisClientConfig.resolveOptions", () => {
+  it.effect("fills in the defaults: 5 MiB, 5 retries, a flush every 30 seconds", () =>
+    Effect.gen(function* () {
+      for (const options of [undefined, {}]) {
+        const resolved = yield* resolveOptions(options)
+        expect(resolved.cacheMaxBytes).toBe(5 * 1024 * 1024)
+        expect(resolved.maxRetries).toBe(5)
+        expect(resolved.flushStrategy._tag).toBe("FlushInterval")
+        expect(intervalMillis(resolved.flushStrategy)).toBe(30_000)
+        expect(Duration.toMillis(resolved.requestTimeout)).toBe(30_000)
+      }
+      expect(defaultCacheMaxBytes).toBe(5 * 1024 * 1024)
+      expect(defaultMaxRetries).toBe(5)
+    })
+  )
+
+  it.effect("keeps the values it is given", () =>
+    Effect.gen(function* () {
+      const resolved = yield* resolveOptions({
+        cacheMaxBytes: 1,
+        maxRetries: 12,
+        flushStrategy: FlushInterval({ interval: "2 minutes" }),
+        requestTimeout: "5 seconds"
+      })
+      expect(resolved.cacheMaxBytes).toBe(1)
+      expect(resolved.maxRetries).toBe(12)
+      expect(intervalMillis(resolved.flushStrategy)).toBe(120_000)
+      expect(Duration.toMillis(resolved.requestTimeout)).toBe(5_000)
+    })
+  )
+
+  it.effect("accepts maxRetries 0 (one attempt, no retry)", () =>
+    Effect.gen(function* () {
+      expect((yield* resolveOptions({ maxRetries: 0 })).maxRetries).toBe(0)
+    })
+  )
+
+  it.effect("accepts FlushNone and intervals given as a number or a Duration", () =>
+    Effect.gen(function* () {
+      expect((yield* resolveOptions({ flushStrategy: FlushNone() })).flushStrategy._tag).toBe("FlushNone")
+      const millis = yield* resolveOptions({ flushStrategy: FlushInterval({ interval: 1 }) })
+      expect(intervalMillis(millis.flushStrategy)).toBe(1)
+      const duration = yield* resolveOptions({ flushStrategy: FlushInterval({ interval: Duration.seconds(3) }) })
+      expect(intervalMillis(duration.flushStrategy)).toBe(3_000)
+    })
+  )
+
+  for (const cacheMaxBytes of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 53]) {
+    it.effect(`refuses cacheMaxBytes ${cacheMaxBytes}`, () =>
+      Effect.gen(function* () {
+        const error = yield* refused({ cacheMaxBytes })
+        expect(error.message).toMatch(/cacheMaxBytes/)
+      })
+    )
+  }
+
+  it.effect("refuses a cacheMaxBytes that is not a number", () =>
+    Effect.gen(function* () {
+      yield* refused({ cacheMaxBytes: "5242880" as unknown as number })
+    })
+  )
+
+  for (const maxRetries of [-1, 1.5, Number.NaN]) {
+    it.effect(`refuses maxRetries ${maxRetries}`, () =>
+      Effect.gen(function* () {
+        const error = yield* refused({ maxRetries })
+        expect(error.message).toMatch(/maxRetries/)
+      })
+    )
+  }
+
+  const badIntervals: ReadonlyArray<Duration.DurationInput> = [
+    0,
+    -1,
+    "0 seconds",
+    Duration.zero,
+    "soon" as Duration.DurationInput,
+    undefined as unknown as Duration.DurationInput
+  ]
+  for (const interval of badIntervals) {
+    it.effect(`refuses FlushInterval with interval ${String(interval)}`, () =>
+      Effect.gen(function* () {
+        const error = yield* refused({ flushStrategy: FlushInterval({ interval }) })
+        expect(error.message).toMatch(/interval/)
+      })
+    )
+  }
+
+  it.effect("refuses a flush strategy that is neither FlushInterval nor FlushNone", () =>
+    Effect.gen(function* () {
+      yield* refused({ flushStrategy: { _tag: "FlushSometimes" } as unknown as FlushStrategy })
+      yield* refused({ flushStrategy: {} as unknown as FlushStrategy })
+    })
+  )
+
+  const badTimeouts: ReadonlyArray<Duration.DurationInput> = [0, "0 seconds", -5, "never" as Duration.DurationInput]
+  for (const requestTimeout of badTimeouts) {
+    it.effect(`refuses requestTimeout ${String(requestTimeout)}`, () =>
+      Effect.gen(function* () {
+        const error = yield* refused({ requestTimeout })
+        expect(error.message).toMatch(/requestTimeout/)
+      })
+    )
+  }
+})
+
+describe("KinesisClientConfig.resolveCacheFile", () => {
+  it("puts the cache in storagePath under a name that includes the region", () => {
+    const file = resolveCacheFile({ region: "eu-west-3", storagePath: "/var/cache/app" })
+    expect(path.dirname(file)).toBe("/var/cache/app")
+    expect(path.basename(file)).toContain("eu-west-3")
+    expect(resolveCacheFile({ region: "us-east-1", storagePath: "/var/cache/app" })).not.toBe(file)
+  })
+
+  it("defaults to a per-user data directory", () => {
+    const file = resolveCacheFile({ region: "us-east-1" })
+    expect(path.isAbsolute(file)).toBe(true)
+    expect(file).toContain("effect-kinesis")
+    expect(path.basename(file)).toContain("us-east-1")
+  })
+
+  it("keeps a hostile region inside storagePath", () => {
+    const file = resolveCacheFile({ region: "../../etc/passwd", storagePath: "/data" })
+    expect(path.dirname(file)).toBe("/data")
+  })
+})

@@ -1,0 +1,238 @@
+/**
+ * The Promise facade (`effect-kinesis/promise`) end to end against kinesalite: records go through
+ * the SQLite cache in a temporary directory and PutRecords to a real Kinesis API, and are read
+ * back from the stream. Expected failures come back as `{ _tag: "Error" }`, never as rejections.
+ */
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "@effect/vitest"
+import {
+  AmplifyKinesisClient,
+  ClientClosedException,
+  FlushNone,
+  type KinesisClientConfig,
+  KinesisStorageException,
+  KinesisUnknownException,
+  KinesisValidationException,
+  type RecordInput,
+  type Result
+} from "../src/Promise.js"
+import { type LocalKinesis, startLocalKinesis } from "../support/LocalKinesis.js"
+
+let local: LocalKinesis
+const dirs: Array<string> = []
+const clients: Array<AmplifyKinesisClient> = []
+
+beforeAll(async () => {
+  local = await startLocalKinesis()
+})
+
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((client) => client.close()))
+  for (const dir of dirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true })
+})
+
+afterAll(async () => {
+  await local.dispose()
+})
+
+const tempDir = () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "effect-kinesis-promise-"))
+  dirs.push(dir)
+  return dir
+}
+
+const configFor = (storagePath: string, options: KinesisClientConfig["options"] = {}): KinesisClientConfig => ({
+  region: "us-east-1",
+  storagePath,
+  credentialsProvider: local.clientConfig.credentials!,
+  options: { flushStrategy: FlushNone(), ...options },
+  kinesisClientConfig: local.clientConfig
+})
+
+const create = async (config: KinesisClientConfig) => {
+  const client = await AmplifyKinesisClient.create(config)
+  clients.push(client)
+  return client
+}
+
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
+const input = (streamName: string, text: string): RecordInput => ({
+  data: encoder.encode(text),
+  partitionKey: `pk-${text}`,
+  streamName
+})
+
+let streamCounter = 0
+const newStream = async () => {
+  const name = `promise-${++streamCounter}-${process.pid}`
+  await local.createStream(name)
+  return name
+}
+
+const readTexts = async (stream: string) =>
+  (await local.readStream(stream)).map((record) => `${record.partitionKey}:${decoder.decode(record.data)}`).sort()
+
+const expectError = <A>(result: Result<A>, errorClass: abstract new (...args: never) => Error) => {
+  expect(result._tag).toBe("Error")
+  if (result._tag === "Error") {
+    expect(result.error).toBeInstanceOf(errorClass)
+    expect(result.error._tag).toBe(errorClass.name)
+  }
+}
+
+/**
+ * Expects `create` to reject with `errorClass` within a second. A client that opens after all is
+ * closed at once and reported as "opened" (a whole client in a failure message is unreadable).
+ */
+const expectCreateRefused = async (
+  config: KinesisClientConfig,
+  errorClass: abstract new (...args: never) => Error = KinesisStorageException
+) => {
+  const start = performance.now()
+  const outcome = await AmplifyKinesisClient.create(config).then(
+    async (client) => {
+      await client.close()
+      return "opened"
+    },
+    (error: unknown) => error
+  )
+  expect(performance.now() - start).toBeLessThan(1000)
+  expect(outcome).toBeInstanceOf(errorClass)
+}
+
+describe("AmplifyKinesisClient", () => {
+  it("records, flushes to Kinesis, clears, closes, and then answers every call with ClientClosedException", async () => {
+    const stream = await newStream()
+    const client = await create(configFor(tempDir()))
+    expect(client.isEnabled).toBe(true)
+    expect(client.isClosed).toBe(false)
+
+    for (const text of ["one", "two", "three"]) {
+      expect(await client.record(input(stream, text))).toEqual({ _tag: "Ok", value: {} })
+    }
+    expect(await client.flush()).toEqual({ _tag: "Ok", value: { recordsFlushed: 3, flushInProgress: false } })
+    expect(await readTexts(stream)).toEqual(["pk-one:one", "pk-three:three", "pk-two:two"])
+
+    await client.record(input(stream, "four"))
+    await client.record(input(stream, "five"))
+    expect(await client.clearCache()).toEqual({ _tag: "Ok", value: { recordsCleared: 2 } })
+    expect(await client.flush()).toEqual({ _tag: "Ok", value: { recordsFlushed: 0, flushInProgress: false } })
+    expect(await readTexts(stream)).toHaveLength(3)
+
+    await client.close()
+    expect(client.isClosed).toBe(true)
+    expect(client.isEnabled).toBe(false)
+    await client.close() // idempotent
+
+    // Resolved results, not rejections (a FiberFailure would be a rejection).
+    expectError(await client.record(input(stream, "late")), ClientClosedException)
+    expectError(await client.flush(), ClientClosedException)
+    expectError(await client.clearCache(), ClientClosedException)
+    client.enable()
+    expect(client.isEnabled).toBe(false)
+    expect(await readTexts(stream)).toHaveLength(3)
+  })
+
+  it("the SDK client is the escape hatch to Kinesis itself", async () => {
+    const stream = await newStream()
+    const client = await create(configFor(tempDir()))
+    const { DescribeStreamCommand } = await import("@aws-sdk/client-kinesis")
+    const described = await client.kinesisClient.send(new DescribeStreamCommand({ StreamName: stream }))
+    expect(described.StreamDescription?.StreamName).toBe(stream)
+  })
+
+  it("disable drops records at once and enable takes them again at once; a manual flush works while disabled", async () => {
+    const stream = await newStream()
+    const client = await create(configFor(tempDir()))
+    client.disable()
+    expect(client.isEnabled).toBe(false)
+    expect(await client.record(input(stream, "dropped"))).toEqual({ _tag: "Ok", value: {} })
+    expect(await client.record(null as unknown as RecordInput)).toEqual({ _tag: "Ok", value: {} })
+    client.enable()
+    expect(client.isEnabled).toBe(true)
+    expect(await client.flush()).toEqual({ _tag: "Ok", value: { recordsFlushed: 0, flushInProgress: false } })
+
+    expect(await client.record(input(stream, "kept"))).toEqual({ _tag: "Ok", value: {} })
+    client.disable()
+    client.disable()
+    expect(client.isEnabled).toBe(false)
+    expect(await client.flush()).toEqual({ _tag: "Ok", value: { recordsFlushed: 1, flushInProgress: false } })
+    expect(await readTexts(stream)).toEqual(["pk-kept:kept"])
+  })
+
+  it("records cached by one client and never flushed are flushed by the next client on the same storagePath", async () => {
+    const stream = await newStream()
+    const dir = tempDir()
+    const first = await create(configFor(dir))
+    for (const text of ["a", "b", "c"]) await first.record(input(stream, text))
+    await first.close()
+    expect(await readTexts(stream)).toEqual([])
+
+    const second = await create(configFor(dir))
+    expect(await second.flush()).toEqual({ _tag: "Ok", value: { recordsFlushed: 3, flushInProgress: false } })
+    expect(await readTexts(stream)).toEqual(["pk-a:a", "pk-b:b", "pk-c:c"])
+    expect(await second.clearCache()).toEqual({ _tag: "Ok", value: { recordsCleared: 0 } })
+  })
+
+  it("one open client per cache file: a second create rejects fast; after close a new one opens", async () => {
+    const dir = tempDir()
+    const owner = await create(configFor(dir))
+    await expectCreateRefused(configFor(dir))
+    // The owner is unharmed.
+    expect((await owner.record(input("s", "x")))._tag).toBe("Ok")
+
+    await owner.close()
+    const successor = await create(configFor(dir))
+    // The successor, which opened an existing file, owns it in turn.
+    await expectCreateRefused(configFor(dir))
+    expect(await successor.clearCache()).toEqual({ _tag: "Ok", value: { recordsCleared: 1 } })
+  })
+
+  it("invalid input comes back as an Error result with KinesisValidationException", async () => {
+    const stream = await newStream()
+    const client = await create(configFor(tempDir()))
+    const bad: ReadonlyArray<unknown> = [
+      { data: "text, not bytes", partitionKey: "k", streamName: stream },
+      { data: new Uint8Array(1), partitionKey: "", streamName: stream },
+      { data: new Uint8Array(1), partitionKey: "x".repeat(257), streamName: stream },
+      { data: new Uint8Array(1), partitionKey: "k", streamName: "no spaces allowed" },
+      { data: new Uint8Array(1), partitionKey: "k", streamName: "s".repeat(129) },
+      { data: new Uint8Array(1), streamName: stream },
+      { data: new Uint8Array(10 * 1024 * 1024), partitionKey: "k", streamName: stream },
+      null,
+      undefined
+    ]
+    for (const value of bad) expectError(await client.record(value as RecordInput), KinesisValidationException)
+    // Nothing was stored, and the client still works.
+    expect(await client.clearCache()).toEqual({ _tag: "Ok", value: { recordsCleared: 0 } })
+    expect((await client.record(input(stream, "fine")))._tag).toBe("Ok")
+    expect(await client.flush()).toEqual({ _tag: "Ok", value: { recordsFlushed: 1, flushInProgress: false } })
+  })
+
+  it("create with bad options rejects with KinesisValidationException", async () => {
+    const dir = tempDir()
+    await expectCreateRefused(configFor(dir, { cacheMaxBytes: 0 }), KinesisValidationException)
+    await expectCreateRefused(configFor(dir, { cacheMaxBytes: 1.5 }), KinesisValidationException)
+    await expectCreateRefused(configFor(dir, { maxRetries: -1 }), KinesisValidationException)
+    // Nothing was left holding the cache: a valid create on the same path opens.
+    const client = await create(configFor(dir))
+    expect(client.isClosed).toBe(false)
+  })
+
+  it("with the server down, flush is an Error result with KinesisUnknownException and keeps the records", async () => {
+    const stream = await newStream()
+    const client = await create(configFor(tempDir()))
+    await client.record(input(stream, "offline"))
+    await local.stop()
+    try {
+      expectError(await client.flush(), KinesisUnknownException)
+    } finally {
+      await local.start()
+    }
+    expect(await client.flush()).toEqual({ _tag: "Ok", value: { recordsFlushed: 1, flushInProgress: false } })
+    expect(await readTexts(stream)).toEqual(["pk-offline:offline"])
+  })
+})

@@ -1,0 +1,267 @@
+/**
+ * Flushing against a real Kinesis API (kinesalite on 127.0.0.1) with the real SDK sender: what
+ * arrives, byte for byte; a missing stream next to a good one; a server that is down, then back.
+ */
+import * as fs from "node:fs"
+import * as http from "node:http"
+import type { AddressInfo } from "node:net"
+import * as os from "node:os"
+import * as path from "node:path"
+import { KinesisClient as SdkClient } from "@aws-sdk/client-kinesis"
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { KinesisStorageException, KinesisUnknownException } from "../src/Errors.js"
+import { FlushNone } from "../src/FlushStrategy.js"
+import * as KinesisClient from "../src/KinesisClient.js"
+import * as RecordSender from "../src/RecordSender.js"
+import type { RecordStorage } from "../src/RecordStorage.js"
+import { credentials, type LocalKinesis, startLocalKinesis } from "../support/LocalKinesis.js"
+import { bytes, cached, captureLogs, makeEngine, memoryStorage, put } from "./support/senders.js"
+
+let local: LocalKinesis
+const tempDirs: Array<string> = []
+
+beforeAll(async () => {
+  local = await startLocalKinesis()
+})
+
+afterAll(async () => {
+  await local?.dispose()
+  for (const dir of tempDirs) fs.rmSync(dir, { recursive: true, force: true })
+})
+
+const tempDir = () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "effect-kinesis-flush-"))
+  tempDirs.push(dir)
+  return dir
+}
+
+const createStream = (name: string, shards = 1) => Effect.promise(() => local.createStream(name, shards))
+const readStream = (name: string) =>
+  Effect.promise(() => local.readStream(name)).pipe(
+    Effect.map((records) => records.map((record) => [record.partitionKey, Buffer.from(record.data).toString("hex")]))
+  )
+
+/** The whole client, with its real storage in a temp directory and its real sender, flushing only when asked. */
+const clientLayer = () =>
+  KinesisClient.layer({
+    region: "us-east-1",
+    storagePath: tempDir(),
+    credentialsProvider: credentials,
+    options: { flushStrategy: FlushNone() },
+    kinesisClientConfig: local.clientConfig
+  })
+
+/** The real sender over an SDK client of its own, destroyed with the scope. */
+const realSender = Effect.acquireRelease(
+  Effect.sync(() => new SdkClient({ ...local.clientConfig })),
+  (client) => Effect.sync(() => client.destroy())
+).pipe(Effect.map((client) => RecordSender.fromSdkClient(client, "10 seconds")))
+
+const retryCounts = (storage: RecordStorage, stream: string) =>
+  cached(storage, stream).pipe(
+    Effect.map((records) => records.map((record) => [record.partitionKey, record.retryCount]))
+  )
+
+const hex = (data: Uint8Array) => Buffer.from(data).toString("hex")
+
+describe("flush against kinesalite", () => {
+  it.scopedLive("delivers every record byte for byte with its partition key", () =>
+    Effect.gen(function* () {
+      yield* createStream("roundtrip-one", 1)
+      yield* createStream("roundtrip-many", 3)
+      const client = yield* KinesisClient.KinesisClient
+      const allBytes = Uint8Array.from({ length: 256 }, (_, i) => i)
+      const ordered = [
+        { partitionKey: "binary", data: allBytes },
+        { partitionKey: "binary-reversed", data: Uint8Array.from(allBytes).reverse() },
+        { partitionKey: "empty", data: new Uint8Array(0) },
+        { partitionKey: "ключ-🔑-鍵-ü", data: bytes("héllo wörld ✓ 🚀") },
+        // 256 UTF-16 code units: the most kinesalite takes (it counts units, not code points).
+        { partitionKey: "🔑".repeat(128), data: bytes("a key of 128 emoji") },
+        { partitionKey: "zeros", data: new Uint8Array(1024) },
+        ...Array.from({ length: 20 }, (_, i) => ({ partitionKey: `seq-${i}`, data: bytes(`record ${i}`) }))
+      ]
+      const spread = Array.from({ length: 30 }, (_, i) => ({
+        partitionKey: `spread-${i}`,
+        data: Uint8Array.from({ length: 100 }, (_, j) => (i * 31 + j * 7) % 256)
+      }))
+      for (const record of ordered) yield* client.record({ ...record, streamName: "roundtrip-one" })
+      for (const record of spread) yield* client.record({ ...record, streamName: "roundtrip-many" })
+
+      expect(yield* client.flush()).toEqual({ recordsFlushed: ordered.length + spread.length, flushInProgress: false })
+      expect(yield* client.flush()).toEqual({ recordsFlushed: 0, flushInProgress: false })
+
+      // One shard keeps the order of the flush; three shards only keep the set.
+      expect(yield* readStream("roundtrip-one")).toEqual(
+        ordered.map((record) => [record.partitionKey, hex(record.data)])
+      )
+      const many = yield* readStream("roundtrip-many")
+      expect([...many].sort()).toEqual(spread.map((record) => [record.partitionKey, hex(record.data)]).sort())
+    }).pipe(Effect.provide(clientLayer()))
+  )
+
+  it.scopedLive("delivers a good stream next to a missing one, which is charged an attempt and kept", () =>
+    Effect.gen(function* () {
+      yield* createStream("b-present", 1)
+      const logs = yield* captureLogs
+      const storage = yield* memoryStorage()
+      const engine = yield* makeEngine(storage, yield* realSender, 5)
+      yield* put(storage, "a-does-not-exist", "lost-1", "for nobody")
+      yield* put(storage, "a-does-not-exist", "lost-2", "for nobody either")
+      for (let i = 0; i < 5; i++) yield* put(storage, "b-present", `p${i}`, `present-${i}`)
+
+      const result = yield* engine.flush.pipe(Effect.provide(logs.layer))
+
+      expect(result).toEqual({ recordsFlushed: 5, flushInProgress: false })
+      expect(yield* readStream("b-present")).toEqual(
+        Array.from({ length: 5 }, (_, i) => [`p${i}`, hex(bytes(`present-${i}`))])
+      )
+      expect(yield* cached(storage, "b-present")).toEqual([])
+      expect(yield* retryCounts(storage, "a-does-not-exist")).toEqual([
+        ["lost-1", 1],
+        ["lost-2", 1]
+      ])
+      const warnings = (yield* logs.lines).filter((line) => line.level === "WARN")
+      expect(warnings.some((line) => line.message.includes("ResourceNotFoundException"))).toBe(true)
+
+      // Each flush charges one more attempt; the good stream has nothing left to send.
+      expect(yield* engine.flush).toEqual({ recordsFlushed: 0, flushInProgress: false })
+      expect(yield* retryCounts(storage, "a-does-not-exist")).toEqual([
+        ["lost-1", 2],
+        ["lost-2", 2]
+      ])
+      expect(yield* readStream("b-present")).toHaveLength(5)
+    })
+  )
+
+  it.scopedLive("loses nothing while the server is down and delivers everything once it is back", () =>
+    Effect.gen(function* () {
+      yield* createStream("down-a", 1)
+      yield* createStream("down-b", 1)
+      const storage = yield* memoryStorage()
+      const engine = yield* makeEngine(storage, yield* realSender, 5)
+      // A record already charged once, so that "unchanged" means more than "still zero".
+      yield* put(storage, "down-0-missing", "charged", "charged once")
+      expect(yield* engine.flush).toEqual({ recordsFlushed: 0, flushInProgress: false })
+      for (let i = 0; i < 3; i++) yield* put(storage, "down-a", `a${i}`, `a-${i}`)
+      for (let i = 0; i < 4; i++) yield* put(storage, "down-b", `b${i}`, `b-${i}`)
+      const snapshot = Effect.all({
+        missing: retryCounts(storage, "down-0-missing"),
+        a: retryCounts(storage, "down-a"),
+        b: retryCounts(storage, "down-b"),
+        count: storage.count,
+        bytes: storage.cachedBytes
+      })
+      const before = yield* snapshot
+      expect(before.missing).toEqual([["charged", 1]])
+      expect(before.count).toBe(8)
+
+      yield* Effect.acquireRelease(
+        Effect.promise(() => local.stop()),
+        () => Effect.promise(() => local.start())
+      )
+      for (let i = 0; i < 2; i++) {
+        const error = yield* Effect.flip(engine.flush)
+        expect(error).toBeInstanceOf(KinesisUnknownException)
+        expect(yield* snapshot).toEqual(before)
+      }
+      yield* Effect.promise(() => local.start())
+
+      expect(yield* engine.flush).toEqual({ recordsFlushed: 7, flushInProgress: false })
+      expect(yield* readStream("down-a")).toEqual(Array.from({ length: 3 }, (_, i) => [`a${i}`, hex(bytes(`a-${i}`))]))
+      expect(yield* readStream("down-b")).toEqual(Array.from({ length: 4 }, (_, i) => [`b${i}`, hex(bytes(`b-${i}`))]))
+      expect(yield* retryCounts(storage, "down-0-missing")).toEqual([["charged", 2]])
+      expect(yield* storage.count).toBe(1)
+    })
+  )
+
+  it.scopedLive("the whole client reports a server that is down as KinesisUnknownException and keeps the records", () =>
+    Effect.gen(function* () {
+      yield* createStream("client-down", 1)
+      const client = yield* KinesisClient.KinesisClient
+      for (let i = 0; i < 3; i++) {
+        yield* client.record({ streamName: "client-down", partitionKey: `c${i}`, data: bytes(`c-${i}`) })
+      }
+      yield* Effect.acquireRelease(
+        Effect.promise(() => local.stop()),
+        () => Effect.promise(() => local.start())
+      )
+
+      const error = yield* Effect.flip(client.flush())
+      expect(error).toBeInstanceOf(KinesisUnknownException)
+      expect(error).not.toBeInstanceOf(KinesisStorageException)
+
+      yield* Effect.promise(() => local.start())
+      expect(yield* client.flush()).toEqual({ recordsFlushed: 3, flushInProgress: false })
+      expect(yield* readStream("client-down")).toEqual(
+        Array.from({ length: 3 }, (_, i) => [`c${i}`, hex(bytes(`c-${i}`))])
+      )
+    }).pipe(Effect.provide(clientLayer()))
+  )
+
+  it.scopedLive("counts a request that never gets an answer as no response once requestTimeout passes", () =>
+    Effect.gen(function* () {
+      // A server that takes the request and never answers it.
+      const received = yield* Effect.makeLatch(false)
+      const silent = yield* Effect.acquireRelease(
+        Effect.promise(
+          () =>
+            new Promise<http.Server>((resolve) => {
+              const server = http.createServer(() => Effect.runSync(received.open))
+              server.listen(0, "127.0.0.1", () => resolve(server))
+            })
+        ),
+        (server) =>
+          Effect.promise(
+            () =>
+              new Promise<void>((resolve) => {
+                server.closeAllConnections()
+                server.close(() => resolve())
+              })
+          )
+      )
+      const endpoint = `http://127.0.0.1:${(silent.address() as AddressInfo).port}`
+      const sdk = yield* Effect.acquireRelease(
+        Effect.sync(() => new SdkClient({ ...local.clientConfig, endpoint })),
+        (client) => Effect.sync(() => client.destroy())
+      )
+      const storage = yield* memoryStorage()
+      const engine = yield* makeEngine(storage, RecordSender.fromSdkClient(sdk, "300 millis"), 5)
+      yield* put(storage, "silent", "s0", "waiting")
+
+      const error = yield* Effect.flip(engine.flush).pipe(
+        Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Error("the request timeout did not fire") })
+      )
+
+      expect(yield* received.await.pipe(Effect.timeout("1 second"), Effect.as(true))).toBe(true)
+      expect(error).toBeInstanceOf(KinesisUnknownException)
+      expect(yield* retryCounts(storage, "silent")).toEqual([["s0", 0]])
+    })
+  )
+
+  it.scopedLive("counts credentials that can't be resolved as no response", () =>
+    Effect.gen(function* () {
+      yield* createStream("no-credentials", 1)
+      const sdk = yield* Effect.acquireRelease(
+        Effect.sync(
+          () =>
+            new SdkClient({
+              ...local.clientConfig,
+              credentials: () => Promise.reject(new Error("Could not load credentials from any providers"))
+            })
+        ),
+        (client) => Effect.sync(() => client.destroy())
+      )
+      const storage = yield* memoryStorage()
+      const engine = yield* makeEngine(storage, RecordSender.fromSdkClient(sdk, "10 seconds"), 5)
+      yield* put(storage, "no-credentials", "n0", "unsigned")
+
+      const error = yield* Effect.flip(engine.flush)
+
+      expect(error).toBeInstanceOf(KinesisUnknownException)
+      expect(yield* retryCounts(storage, "no-credentials")).toEqual([["n0", 0]])
+      expect(yield* readStream("no-credentials")).toEqual([])
+    })
+  )
+})
