@@ -172,7 +172,7 @@ export const makeWith = <E>(
           Effect.flatMap(Ref.get(enabled), (on) =>
             on ? validate(input).pipe(Effect.flatMap(storage.insert), Effect.as({})) : Effect.succeed({})
           )
-        ).pipe(Effect.withSpan("KinesisClient.record")),
+        ),
       flush: () => whenOpen(engine.flush).pipe(Effect.withSpan("KinesisClient.flush")),
       clearCache: () =>
         whenOpen(storage.clear).pipe(

@@ -18,7 +18,6 @@ import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import { KinesisLimitExceededException, KinesisStorageException } from "./Errors.js"
 import * as Database from "./internal/database.js"
@@ -164,28 +163,11 @@ export const make = (
     // which more than doubled the cost of committing one record (see docs/performance.md).
     const connection = yield* sql.reserve.pipe(Effect.mapError(failed("open the cache")))
     // One statement or transaction at a time; every change of the row set also runs under it, so
-    // `bytes` always equals the sum of the sizes in the table. A plain mutex rather than
-    // `Effect.makeSemaphore`: a semaphore round costs about as much as the INSERT of one record.
-    // The guarded work is short and synchronous, so it runs uninterruptibly, waiting included.
-    let busy = false
-    const waiting: Array<() => void> = []
-    const acquire: Effect.Effect<void> = Effect.suspend(() => {
-      if (!busy) {
-        busy = true
-        return Effect.void
-      }
-      return Effect.async<void>((resume) => {
-        waiting.push(() => resume(Effect.void))
-      })
-    })
-    const release: Effect.Effect<void> = Effect.sync(() => {
-      const next = waiting.shift()
-      // The lock passes straight to the next waiter, or is freed.
-      if (next === undefined) busy = false
-      else next()
-    })
+    // `bytes` always equals the sum of the sizes in the table. The guarded work is short and
+    // synchronous, so it runs uninterruptibly, waiting included.
+    const lock = yield* Effect.makeSemaphore(1)
     const locked = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
-      Effect.uninterruptible(Effect.zipRight(acquire, Effect.ensuring(effect, release)))
+      Effect.uninterruptible(lock.withPermits(1)(effect))
 
     /** Runs one statement on the connection; the caller holds `lock`. */
     const run = <A extends object>(statement: Statement.Statement<A>): Effect.Effect<ReadonlyArray<A>, SqlError> =>
@@ -309,13 +291,13 @@ export const make = (
     yield* Effect.addFinalizer(() =>
       Effect.sync(() => {
         open = false
-      }).pipe(
-        Effect.zipRight(idle.pipe(Effect.repeat({ until: (isIdle) => isIdle, schedule: Schedule.spaced("1 millis") })))
-      )
+      }).pipe(Effect.zipRight(Effect.repeat(idle, { until: (isIdle) => isIdle })))
     )
 
     const closed = Effect.fail(new KinesisStorageException({ message: "The cache database is closed" }))
 
+    // Uninterruptible as a whole: a leader interrupted before it took the lock would strand every
+    // insert queued behind it, and a record handed to a commit is stored whether or not its caller waits.
     const insert: RecordStorage["insert"] = (record) =>
       Effect.suspend(() => {
         if (!open) return closed
@@ -336,7 +318,7 @@ export const make = (
           lead,
           Effect.suspend(() => outcome)
         )
-      })
+      }).pipe(Effect.uninterruptible)
 
     const streams = run(sql<{ name: string }>`
       WITH RECURSIVE next(name) AS (
