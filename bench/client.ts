@@ -1,6 +1,6 @@
 /**
  * The pieces shared by the flush and end-to-end benchmarks: a client of the library over a temp
- * cache, and the raw SDK baseline that sends the same 500-record batches.
+ * cache, one measured run of it, and the raw SDK baseline that sends the same 500-record batches.
  */
 import { PutRecordsCommand, KinesisClient as SdkClient } from "@aws-sdk/client-kinesis"
 import * as Effect from "effect/Effect"
@@ -54,6 +54,35 @@ export const flushUntilEmpty = (client: KinesisClient.KinesisClient) =>
       total += recordsFlushed
     }
   })
+
+/**
+ * One measured run of the library: a fresh client over `storagePath`, then `prepare` (not timed),
+ * then `measure` (timed), which returns how many records it flushed. Fails unless that is every
+ * record.
+ */
+export const measureClient = (
+  name: string,
+  endpoint: string,
+  storagePath: string,
+  records: ReadonlyArray<ValidRecord>,
+  steps: {
+    readonly prepare?: (client: KinesisClient.KinesisClient) => Effect.Effect<void, unknown>
+    readonly measure: (client: KinesisClient.KinesisClient) => Effect.Effect<number, unknown>
+  }
+): Promise<Measurement> =>
+  Effect.runPromise(
+    Effect.scoped(
+      Effect.gen(function* () {
+        const client = yield* makeClient(endpoint, storagePath)
+        if (steps.prepare) yield* steps.prepare(client)
+        const start = performance.now()
+        const flushed = yield* steps.measure(client)
+        const seconds = (performance.now() - start) / 1000
+        if (flushed !== records.length) throw new Error(`flushed ${flushed} of ${records.length} records`)
+        return { name, records: flushed, seconds } satisfies Measurement
+      })
+    )
+  )
 
 /** The baseline: the same records in 500-record `PutRecords` calls, one at a time, straight through the SDK. */
 export const rawPutRecords = async (

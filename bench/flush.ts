@@ -4,25 +4,15 @@
  * timed: the cache is filled first.
  */
 import * as path from "node:path"
-import * as Effect from "effect/Effect"
 import { startAckServer } from "./ackServer.js"
-import { flushUntilEmpty, makeClient, rawPutRecords, recordAll } from "./client.js"
+import { flushUntilEmpty, measureClient, rawPutRecords, recordAll } from "./client.js"
 import { best, type Line, type Measurement, makeRecords, printTable, tempDir } from "./report.js"
 
 const flushRun = (endpoint: string, storagePath: string, records: ReturnType<typeof makeRecords>) =>
-  Effect.runPromise(
-    Effect.scoped(
-      Effect.gen(function* () {
-        const client = yield* makeClient(endpoint, storagePath)
-        yield* recordAll(client, records, 256)
-        const start = performance.now()
-        const flushed = yield* flushUntilEmpty(client)
-        const seconds = (performance.now() - start) / 1000
-        if (flushed !== records.length) throw new Error(`flushed ${flushed} of ${records.length} records`)
-        return { name: "KinesisClient.flush until empty", records: flushed, seconds } satisfies Measurement
-      })
-    )
-  )
+  measureClient("KinesisClient.flush until empty", endpoint, storagePath, records, {
+    prepare: (client) => recordAll(client, records, 256),
+    measure: flushUntilEmpty
+  })
 
 /** Runs benchmark 2 (each figure the best of `rounds`); returns whether its target was met. */
 export const run = async (options: { readonly records: number; readonly rounds: number }): Promise<boolean> => {

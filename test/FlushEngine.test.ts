@@ -21,6 +21,7 @@ import {
   rejectWhere,
   resourceNotFound,
   type SentBatch,
+  sentTexts,
   text
 } from "./support/senders.js"
 
@@ -269,9 +270,7 @@ describe("FlushEngine", () => {
         const batches = yield* calls
         expect(batches.map((batch) => batch.entries.length)).toEqual([500, 500, 200])
         expect(batches.flatMap(keysOf)).toEqual(order)
-        expect(batches.flatMap((batch) => batch.entries.map((entry) => text(entry.data)))).toEqual(
-          order.map((key) => `data-${key}`)
-        )
+        expect(sentTexts(batches)).toEqual(order.map((key) => `data-${key}`))
         expect(yield* storage.count).toBe(0)
       })
     )
@@ -351,6 +350,14 @@ describe("FlushEngine", () => {
   })
 
   describe("storage failures", () => {
+    /** A real cache with one record in each of streams "a" and "b", and a view of it with `overrides` in place. */
+    const storageWith = (overrides: Partial<RecordStorage>) =>
+      Effect.gen(function* () {
+        const real = yield* memoryStorage()
+        for (const stream of ["a", "b"]) yield* put(real, stream, `${stream}0`, `${stream}-data`)
+        return { real, failing: RecordStorage.of({ ...real, ...overrides }) }
+      })
+
     it.effect("stops with KinesisStorageException when the database is gone", () =>
       Effect.gen(function* () {
         const scope = yield* Scope.make()
@@ -370,10 +377,7 @@ describe("FlushEngine", () => {
 
     it.scoped("stops with KinesisStorageException when deleting sent records fails", () =>
       Effect.gen(function* () {
-        const real = yield* memoryStorage()
-        for (const stream of ["a", "b"]) yield* put(real, stream, `${stream}0`, `${stream}-data`)
-        const failingDelete = RecordStorage.of({
-          ...real,
+        const { real, failing: failingDelete } = yield* storageWith({
           delete: () => Effect.fail(new KinesisStorageException({ message: "disk I/O error" }))
         })
         const { sender, calls } = yield* makeScriptedSender()
@@ -391,10 +395,7 @@ describe("FlushEngine", () => {
 
     it.scoped("stops with KinesisStorageException when charging an attempt fails", () =>
       Effect.gen(function* () {
-        const real = yield* memoryStorage()
-        for (const stream of ["a", "b"]) yield* put(real, stream, `${stream}0`, `${stream}-data`)
-        const failingCharge = RecordStorage.of({
-          ...real,
+        const { real, failing: failingCharge } = yield* storageWith({
           chargeAttempt: () => Effect.fail(new KinesisStorageException({ message: "database is locked" }))
         })
         const { sender, calls } = yield* makeScriptedSender(rejectWhere(() => true))

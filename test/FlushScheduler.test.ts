@@ -2,12 +2,11 @@
  * Automatic flushing, driven by `TestClock`: when flushes happen, what enable / disable / close do
  * to the schedule, and that a failed flush never stops the loop.
  *
- * The cache is real SQLite (in memory). The sender is a test layer that accepts everything and
+ * The cache is real SQLite (in memory). The sender is a scripted one that accepts everything and
  * notes the (test clock) time of each call. Every test caches 5,000 records in one stream up
  * front: one flush sends at most 500 records per stream, so every flush has work and makes exactly
  * one sender call, and two flushes at the same instant would show up as two calls.
  */
-import { KinesisClient as SdkClient } from "@aws-sdk/client-kinesis"
 import { describe, expect, it } from "@effect/vitest"
 import { Clock, Deferred, Effect, Fiber, Layer, Logger, Option, TestClock } from "effect"
 import type { FlushStrategy } from "../src/FlushStrategy.js"
@@ -16,6 +15,7 @@ import * as KinesisClient from "../src/KinesisClient.js"
 import { resolveOptions } from "../src/KinesisClientConfig.js"
 import * as RecordSender from "../src/RecordSender.js"
 import * as RecordStorage from "../src/RecordStorage.js"
+import { makeScriptedSender, respondAfter } from "./support/senders.js"
 
 const batchSize = 500
 const initialRecords = 6 * batchSize
@@ -34,29 +34,20 @@ interface Harness {
 
 const setup = (strategy: FlushStrategy, behaviour: Behaviour = () => Effect.void) =>
   Effect.gen(function* () {
-    const sdkClient = yield* Effect.acquireRelease(
-      Effect.sync(() => new SdkClient({ region: "us-east-1" })),
-      (client) => Effect.sync(() => client.destroy())
-    )
     const times: Array<number> = []
-    const sender = Layer.succeed(
-      RecordSender.RecordSender,
-      RecordSender.RecordSender.of({
-        sdkClient,
-        putRecords: (_stream, entries) =>
-          Effect.gen(function* () {
-            const call = times.length
-            times.push(yield* Clock.currentTimeMillis)
-            yield* behaviour(call)
-            return entries.map(() => ({ _tag: "Accepted" as const }))
-          })
-      })
+    const sender = yield* makeScriptedSender(
+      respondAfter((call) =>
+        Effect.gen(function* () {
+          times.push(yield* Clock.currentTimeMillis)
+          yield* behaviour(call)
+        })
+      )
     )
     const cacheMaxBytes = 50 * 1024 * 1024
     const options = yield* resolveOptions({ flushStrategy: strategy, cacheMaxBytes })
     const client = yield* KinesisClient.makeWith(
       options,
-      Layer.merge(RecordStorage.layer({ filename: ":memory:", cacheMaxBytes }), sender)
+      Layer.merge(RecordStorage.layer({ filename: ":memory:", cacheMaxBytes }), sender.layer)
     )
     const data = new Uint8Array(16)
     yield* Effect.forEach(
@@ -73,6 +64,22 @@ const setup = (strategy: FlushStrategy, behaviour: Behaviour = () => Effect.void
   })
 
 const everySecond = FlushInterval({ interval: "1 second" })
+
+/**
+ * Flushing every second, with the first flush (at 1 s) held in progress: the sender's first call
+ * waits until `release` is run. Returns once that flush has started.
+ */
+const setupWithFlushInProgress = () =>
+  Effect.gen(function* () {
+    const started = yield* Deferred.make<void>()
+    const gate = yield* Deferred.make<void>()
+    const harness = yield* setup(everySecond, (call) =>
+      call === 0 ? Deferred.succeed(started, undefined).pipe(Effect.zipRight(Deferred.await(gate))) : Effect.void
+    )
+    yield* TestClock.adjust("1 second")
+    yield* Deferred.await(started)
+    return { ...harness, release: Deferred.succeed(gate, undefined) }
+  })
 
 /** A logger that keeps every line with its level. */
 const capturingLogger = () => {
@@ -158,13 +165,7 @@ describe("FlushScheduler", () => {
 
   it.scoped("toggles racing a flush in progress end in the last state asked for, with one loop", () =>
     Effect.gen(function* () {
-      const started = yield* Deferred.make<void>()
-      const gate = yield* Deferred.make<void>()
-      const { client, flushTimes } = yield* setup(everySecond, (call) =>
-        call === 0 ? Deferred.succeed(started, undefined).pipe(Effect.zipRight(Deferred.await(gate))) : Effect.void
-      )
-      yield* TestClock.adjust("1 second")
-      yield* Deferred.await(started)
+      const { client, flushTimes, release } = yield* setupWithFlushInProgress()
       // The first disable has to wait for the flush to finish; the others queue up behind it.
       const toggles = yield* Effect.forEach(
         [client.disable(), client.enable(), client.disable(), client.enable()],
@@ -172,7 +173,7 @@ describe("FlushScheduler", () => {
       )
       yield* Effect.yieldNow()
       expect(Option.isNone(yield* Fiber.poll(toggles[0]!))).toBe(true)
-      yield* Deferred.succeed(gate, undefined)
+      yield* release
       yield* Fiber.joinAll(toggles)
       expect(yield* client.isEnabled).toBe(true)
       yield* TestClock.adjust("3 seconds")
@@ -182,18 +183,12 @@ describe("FlushScheduler", () => {
 
   it.scoped("a toggle that arrives as the scheduler lock is released does not leave a loop behind it", () =>
     Effect.gen(function* () {
-      const started = yield* Deferred.make<void>()
-      const gate = yield* Deferred.make<void>()
-      const { client, flushTimes } = yield* setup(everySecond, (call) =>
-        call === 0 ? Deferred.succeed(started, undefined).pipe(Effect.zipRight(Deferred.await(gate))) : Effect.void
-      )
-      yield* TestClock.adjust("1 second")
-      yield* Deferred.await(started)
+      const { client, flushTimes, release } = yield* setupWithFlushInProgress()
       const disabling = yield* Effect.fork(client.disable()) // holds the lock until the flush ends
       yield* Effect.yieldNow()
       const enabling = yield* Effect.fork(client.enable()) // waits for the lock
       yield* Effect.yieldNow()
-      yield* Deferred.succeed(gate, undefined)
+      yield* release
       yield* Fiber.join(disabling)
       // This disable comes right as the lock is released, before the waiting enable has taken it.
       yield* client.disable()
@@ -206,17 +201,11 @@ describe("FlushScheduler", () => {
 
   it.scoped("disable waits for an automatic flush in progress, which completes", () =>
     Effect.gen(function* () {
-      const started = yield* Deferred.make<void>()
-      const gate = yield* Deferred.make<void>()
-      const { client, flushTimes, drainCount } = yield* setup(everySecond, (call) =>
-        call === 0 ? Deferred.succeed(started, undefined).pipe(Effect.zipRight(Deferred.await(gate))) : Effect.void
-      )
-      yield* TestClock.adjust("1 second")
-      yield* Deferred.await(started)
+      const { client, flushTimes, drainCount, release } = yield* setupWithFlushInProgress()
       const disabling = yield* Effect.fork(client.disable())
       yield* Effect.yieldNow()
       expect(Option.isNone(yield* Fiber.poll(disabling))).toBe(true)
-      yield* Deferred.succeed(gate, undefined)
+      yield* release
       yield* Fiber.join(disabling)
       yield* TestClock.adjust("1 hour")
       expect(flushTimes()).toEqual([1000])

@@ -3,13 +3,10 @@
  * flush in progress, closing everything after it), the layer's scope, and one owner per cache file.
  *
  * The cache is real SQLite: in memory where persistence is not the point, in a temporary directory
- * where it is. The sender is a test layer that accepts everything and counts what it was sent; a
- * gate (a Deferred) holds a call open where a test needs a flush in progress.
+ * where it is. The sender is a scripted one that accepts everything and records what it was sent;
+ * a gate (a Deferred) holds a call open where a test needs a flush in progress.
  */
-import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
-import { KinesisClient as SdkClient } from "@aws-sdk/client-kinesis"
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Clock, Context, Deferred, Effect, Exit, Fiber, Layer, Option, Scope, TestClock } from "effect"
 import { ClientClosedException, KinesisStorageException, KinesisValidationException } from "../src/Errors.js"
@@ -17,8 +14,10 @@ import { FlushInterval, FlushNone, type FlushStrategy } from "../src/FlushStrate
 import * as KinesisClient from "../src/KinesisClient.js"
 import { type KinesisClientConfig, resolveOptions } from "../src/KinesisClientConfig.js"
 import type { RecordInput } from "../src/RecordInput.js"
-import * as RecordSender from "../src/RecordSender.js"
+import type * as RecordSender from "../src/RecordSender.js"
 import * as RecordStorage from "../src/RecordStorage.js"
+import { acceptAll, makeScriptedSender, respondAfter, sentTexts } from "./support/senders.js"
+import { scopedTempDir } from "./support/tempDir.js"
 
 const encoder = new TextEncoder()
 const record = (text: string, streamName = "events"): RecordInput => ({
@@ -27,36 +26,20 @@ const record = (text: string, streamName = "events"): RecordInput => ({
   streamName
 })
 
-const tempDir = Effect.acquireRelease(
-  Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "effect-kinesis-client-"))),
-  (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
-)
+const tempDir = scopedTempDir("effect-kinesis-client-")
+
+interface Gate {
+  readonly started: Deferred.Deferred<void>
+  readonly release: Deferred.Deferred<void>
+}
 
 /** A sender that accepts everything; `gate`, when given, holds every call open until it is opened. */
-const makeSender = (gate?: { readonly started: Deferred.Deferred<void>; readonly release: Deferred.Deferred<void> }) =>
-  Effect.gen(function* () {
-    const sdkClient = yield* Effect.acquireRelease(
-      Effect.sync(() => new SdkClient({ region: "us-east-1" })),
-      (client) => Effect.sync(() => client.destroy())
-    )
-    const sent: Array<string> = []
-    const layer = Layer.succeed(
-      RecordSender.RecordSender,
-      RecordSender.RecordSender.of({
-        sdkClient,
-        putRecords: (_stream, entries) =>
-          Effect.gen(function* () {
-            if (gate) {
-              yield* Deferred.succeed(gate.started, undefined)
-              yield* Deferred.await(gate.release)
-            }
-            for (const entry of entries) sent.push(new TextDecoder().decode(entry.data))
-            return entries.map(() => ({ _tag: "Accepted" as const }))
-          })
-      })
-    )
-    return { layer, sent }
-  })
+const makeSender = (gate?: Gate) =>
+  makeScriptedSender(
+    gate
+      ? respondAfter(() => Effect.zipRight(Deferred.succeed(gate.started, undefined), Deferred.await(gate.release)))
+      : acceptAll
+  )
 
 const makeClient = (
   sender: Layer.Layer<RecordSender.RecordSender>,
@@ -74,6 +57,32 @@ const makeClient = (
       Layer.merge(RecordStorage.layer({ filename: options.filename ?? ":memory:", cacheMaxBytes }), sender)
     )
   })
+
+/**
+ * A client over a cache file in a fresh temp directory, whose sender holds every call open until
+ * `gate.release` is opened.
+ */
+const makeGatedClient = (flushStrategy?: FlushStrategy) =>
+  Effect.gen(function* () {
+    const filename = path.join(yield* tempDir, "cache.db")
+    const gate: Gate = { started: yield* Deferred.make<void>(), release: yield* Deferred.make<void>() }
+    const blocked = yield* makeSender(gate)
+    const client = yield* makeClient(blocked.layer, { filename, flushStrategy })
+    return { filename, gate, blocked, client }
+  })
+
+/** Starts closing the client and checks that close is still waiting (for the flush in progress). */
+const startClose = (client: KinesisClient.KinesisClient) =>
+  Effect.gen(function* () {
+    const closing = yield* Effect.fork(client.close())
+    yield* Effect.yieldNow()
+    yield* Effect.yieldNow()
+    expect(Option.isNone(yield* Fiber.poll(closing))).toBe(true)
+    return closing
+  })
+
+/** The next owner of a cache file, after the one before it closed. */
+const reopen = (filename: string) => Effect.flatMap(makeSender(), (next) => makeClient(next.layer, { filename }))
 
 /** A configuration for the real layer; the endpoint is never called (manual flushes only, none made). */
 const configFor = (storagePath: string, region = "us-east-1"): KinesisClientConfig => ({
@@ -111,7 +120,7 @@ describe("KinesisClient: disabled", () => {
 
       yield* client.enable()
       expect(yield* client.flush()).toEqual({ recordsFlushed: 0, flushInProgress: false })
-      expect(sender.sent).toEqual([])
+      expect(sentTexts(yield* sender.calls)).toEqual([])
       expect(yield* client.clearCache()).toEqual({ recordsCleared: 0 })
     })
   )
@@ -123,7 +132,7 @@ describe("KinesisClient: disabled", () => {
       yield* Effect.forEach(["a", "b", "c"], (text) => client.record(record(text)))
       yield* client.disable()
       expect(yield* client.flush()).toEqual({ recordsFlushed: 3, flushInProgress: false })
-      expect(sender.sent).toEqual(["a", "b", "c"])
+      expect(sentTexts(yield* sender.calls)).toEqual(["a", "b", "c"])
 
       yield* client.enable()
       yield* Effect.forEach(["d", "e"], (text) => client.record(record(text)))
@@ -162,7 +171,7 @@ describe("KinesisClient: clearCache", () => {
       expect(yield* client.clearCache()).toEqual({ recordsCleared: 1 })
       expect(yield* client.clearCache()).toEqual({ recordsCleared: 0 })
       expect(yield* client.flush()).toEqual({ recordsFlushed: 0, flushInProgress: false })
-      expect(sender.sent).toEqual([])
+      expect(sentTexts(yield* sender.calls)).toEqual([])
     })
   )
 })
@@ -206,7 +215,7 @@ describe("KinesisClient: close", () => {
         expect(yield* client.isEnabled).toBe(false)
         // Still closed, not merely disabled: a disabled client would return Ok.
         expect(yield* Effect.flip(client.record(record("c")))).toBeInstanceOf(ClientClosedException)
-        expect(sender.sent).toEqual([])
+        expect(sentTexts(yield* sender.calls)).toEqual([])
       })
   )
 
@@ -224,19 +233,12 @@ describe("KinesisClient: close", () => {
 
   it.scoped("waits for a manual flush in progress, which completes and deletes what it sent", () =>
     Effect.gen(function* () {
-      const dir = yield* tempDir
-      const filename = path.join(dir, "cache.db")
-      const gate = { started: yield* Deferred.make<void>(), release: yield* Deferred.make<void>() }
-      const blocked = yield* makeSender(gate)
-      const client = yield* makeClient(blocked.layer, { filename })
+      const { filename, gate, blocked, client } = yield* makeGatedClient()
       yield* Effect.forEach(["a", "b", "c"], (text) => client.record(record(text)))
 
       const flushing = yield* Effect.fork(client.flush())
       yield* Deferred.await(gate.started)
-      const closing = yield* Effect.fork(client.close())
-      yield* Effect.yieldNow()
-      yield* Effect.yieldNow()
-      expect(Option.isNone(yield* Fiber.poll(closing))).toBe(true)
+      const closing = yield* startClose(client)
       // From the moment close starts, new calls are refused, while the flush goes on.
       expect(yield* client.isClosed).toBe(true)
       expect(yield* Effect.flip(client.record(record("d")))).toBeInstanceOf(ClientClosedException)
@@ -245,11 +247,10 @@ describe("KinesisClient: close", () => {
       yield* Deferred.succeed(gate.release, undefined)
       expect(yield* Fiber.join(flushing)).toEqual({ recordsFlushed: 3, flushInProgress: false })
       yield* Fiber.join(closing)
-      expect(blocked.sent).toEqual(["a", "b", "c"])
+      expect(sentTexts(yield* blocked.calls)).toEqual(["a", "b", "c"])
 
       // The flush was not abandoned: the next owner of the cache finds the records gone.
-      const next = yield* makeSender()
-      const reopened = yield* makeClient(next.layer, { filename })
+      const reopened = yield* reopen(filename)
       expect(yield* reopened.flush()).toEqual({ recordsFlushed: 0, flushInProgress: false })
       expect(yield* reopened.clearCache()).toEqual({ recordsCleared: 0 })
     })
@@ -257,27 +258,16 @@ describe("KinesisClient: close", () => {
 
   it.scoped("waits for an automatic flush in progress, which completes and deletes what it sent", () =>
     Effect.gen(function* () {
-      const dir = yield* tempDir
-      const filename = path.join(dir, "cache.db")
-      const gate = { started: yield* Deferred.make<void>(), release: yield* Deferred.make<void>() }
-      const blocked = yield* makeSender(gate)
-      const client = yield* makeClient(blocked.layer, {
-        filename,
-        flushStrategy: FlushInterval({ interval: "1 second" })
-      })
+      const { filename, gate, blocked, client } = yield* makeGatedClient(FlushInterval({ interval: "1 second" }))
       yield* Effect.forEach(["a", "b"], (text) => client.record(record(text)))
       yield* TestClock.adjust("1 second")
       yield* Deferred.await(gate.started)
-      const closing = yield* Effect.fork(client.close())
-      yield* Effect.yieldNow()
-      yield* Effect.yieldNow()
-      expect(Option.isNone(yield* Fiber.poll(closing))).toBe(true)
+      const closing = yield* startClose(client)
       yield* Deferred.succeed(gate.release, undefined)
       yield* Fiber.join(closing)
-      expect(blocked.sent).toEqual(["a", "b"])
+      expect(sentTexts(yield* blocked.calls)).toEqual(["a", "b"])
 
-      const next = yield* makeSender()
-      const reopened = yield* makeClient(next.layer, { filename })
+      const reopened = yield* reopen(filename)
       expect(yield* reopened.clearCache()).toEqual({ recordsCleared: 0 })
     })
   )

@@ -3,25 +3,23 @@
  * the SQLite cache in a temporary directory and PutRecords to a real Kinesis API, and are read
  * back from the stream. Expected failures come back as `{ _tag: "Error" }`, never as rejections.
  */
-import * as fs from "node:fs"
-import * as os from "node:os"
-import * as path from "node:path"
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "@effect/vitest"
 import {
   AmplifyKinesisClient,
   ClientClosedException,
   FlushNone,
   type KinesisClientConfig,
-  KinesisStorageException,
   KinesisUnknownException,
   KinesisValidationException,
   type RecordInput,
   type Result
 } from "../src/Promise.js"
 import { type LocalKinesis, startLocalKinesis } from "../support/LocalKinesis.js"
+import { expectCreateRefused } from "./support/promiseClient.js"
+import { tempDirs } from "./support/tempDir.js"
 
 let local: LocalKinesis
-const dirs: Array<string> = []
+const { make: tempDir, removeAll: removeTempDirs } = tempDirs("effect-kinesis-promise-")
 const clients: Array<AmplifyKinesisClient> = []
 
 beforeAll(async () => {
@@ -30,18 +28,12 @@ beforeAll(async () => {
 
 afterEach(async () => {
   await Promise.all(clients.splice(0).map((client) => client.close()))
-  for (const dir of dirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true })
+  removeTempDirs()
 })
 
 afterAll(async () => {
   await local.dispose()
 })
-
-const tempDir = () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "effect-kinesis-promise-"))
-  dirs.push(dir)
-  return dir
-}
 
 const configFor = (storagePath: string, options: KinesisClientConfig["options"] = {}): KinesisClientConfig => ({
   region: "us-east-1",
@@ -81,26 +73,6 @@ const expectError = <A>(result: Result<A>, errorClass: abstract new (...args: ne
     expect(result.error).toBeInstanceOf(errorClass)
     expect(result.error._tag).toBe(errorClass.name)
   }
-}
-
-/**
- * Expects `create` to reject with `errorClass` within a second. A client that opens after all is
- * closed at once and reported as "opened" (a whole client in a failure message is unreadable).
- */
-const expectCreateRefused = async (
-  config: KinesisClientConfig,
-  errorClass: abstract new (...args: never) => Error = KinesisStorageException
-) => {
-  const start = performance.now()
-  const outcome = await AmplifyKinesisClient.create(config).then(
-    async (client) => {
-      await client.close()
-      return "opened"
-    },
-    (error: unknown) => error
-  )
-  expect(performance.now() - start).toBeLessThan(1000)
-  expect(outcome).toBeInstanceOf(errorClass)
 }
 
 describe("AmplifyKinesisClient", () => {

@@ -1,6 +1,5 @@
 import * as crypto from "node:crypto"
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import Sqlite from "better-sqlite3"
@@ -8,6 +7,7 @@ import { Effect, Either, Exit } from "effect"
 import { KinesisLimitExceededException, KinesisStorageException } from "../src/Errors.js"
 import { validate } from "../src/RecordInput.js"
 import * as RecordStorage from "../src/RecordStorage.js"
+import { scopedTempDir } from "./support/tempDir.js"
 
 // ---------------------------------------------------------------------------------------------
 // helpers
@@ -20,10 +20,7 @@ const record = (streamName: string, partitionKey: string, size: number, fill = 0
   validate({ streamName, partitionKey, data: new Uint8Array(size).fill(fill) }).pipe(Effect.orDie)
 
 /** A temp directory, removed when the test's scope closes (after any storage opened later in it). */
-const tempDir = Effect.acquireRelease(
-  Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "effect-kinesis-storage-"))),
-  (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
-)
+const tempDir = scopedTempDir("effect-kinesis-storage-")
 
 const tempFile = Effect.map(tempDir, (dir) => path.join(dir, "cache.db"))
 

@@ -2,11 +2,8 @@
  * Flushing against a real Kinesis API (kinesalite on 127.0.0.1) with the real SDK sender: what
  * arrives, byte for byte; a missing stream next to a good one; a server that is down, then back.
  */
-import * as fs from "node:fs"
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
-import * as os from "node:os"
-import * as path from "node:path"
 import { KinesisClient as SdkClient } from "@aws-sdk/client-kinesis"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
@@ -17,9 +14,10 @@ import * as RecordSender from "../src/RecordSender.js"
 import type { RecordStorage } from "../src/RecordStorage.js"
 import { credentials, type LocalKinesis, startLocalKinesis } from "../support/LocalKinesis.js"
 import { bytes, cached, captureLogs, makeEngine, memoryStorage, put } from "./support/senders.js"
+import { tempDirs } from "./support/tempDir.js"
 
 let local: LocalKinesis
-const tempDirs: Array<string> = []
+const { make: tempDir, removeAll: removeTempDirs } = tempDirs("effect-kinesis-flush-")
 
 beforeAll(async () => {
   local = await startLocalKinesis()
@@ -27,14 +25,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await local?.dispose()
-  for (const dir of tempDirs) fs.rmSync(dir, { recursive: true, force: true })
+  removeTempDirs()
 })
-
-const tempDir = () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "effect-kinesis-flush-"))
-  tempDirs.push(dir)
-  return dir
-}
 
 const createStream = (name: string, shards = 1) => Effect.promise(() => local.createStream(name, shards))
 const readStream = (name: string) =>

@@ -61,6 +61,15 @@ export const rejectWhere =
   (stream, entries) =>
     Effect.succeed(entries.map((entry) => (predicate(entry, stream) ? rejected(errorCode) : accepted)))
 
+/** Runs `first` on every call (given the call number), then answers with `respond`. */
+export const respondAfter =
+  (
+    first: (call: number) => Effect.Effect<void, ServiceError | NoResponse>,
+    respond: Responder = acceptAll
+  ): Responder =>
+  (stream, entries, call) =>
+    Effect.zipRight(first(call), respond(stream, entries, call))
+
 /** The request-level error the service gives for a stream that does not exist (HTTP 400). */
 export const resourceNotFound = (stream: string) =>
   new ServiceError({
@@ -142,6 +151,10 @@ export const put = (
 /** Every cached record of a stream, oldest first. */
 export const cached = (storage: RecordStorage.RecordStorage, streamName: string) =>
   storage.batch(streamName, { maxRecords: 1_000_000, maxBytes: Number.MAX_SAFE_INTEGER })
+
+/** The data of every entry in the given calls, as text, in the order sent. */
+export const sentTexts = (calls: ReadonlyArray<SentBatch>): ReadonlyArray<string> =>
+  calls.flatMap((batch) => batch.entries.map((entry) => text(entry.data)))
 
 /** A log line as the capturing logger kept it. */
 export interface LogEntry {
