@@ -13,7 +13,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { type KinesisStorageException, KinesisUnknownException } from "./Errors.js"
-import { RecordSender, ServiceError } from "./RecordSender.js"
+import { type EntryResult, RecordSender, ServiceError } from "./RecordSender.js"
 import { type BatchLimits, type DroppedRecords, RecordStorage, type StoredRecord } from "./RecordStorage.js"
 
 /** What a flush did. */
@@ -69,7 +69,7 @@ export const make = (options: { readonly maxRetries: number }) =>
         .pipe(Effect.flatMap(reportDropped))
 
     /** Applies the service's answer to the batch; returns how many records it accepted. */
-    const settle = (records: ReadonlyArray<StoredRecord>, results: ReadonlyArray<{ readonly _tag: string }>) =>
+    const settle = (records: ReadonlyArray<StoredRecord>, results: ReadonlyArray<EntryResult>) =>
       Effect.gen(function* () {
         const accepted = records.filter((_, i) => results[i]!._tag === "Accepted")
         const rejected = records.filter((_, i) => results[i]!._tag !== "Accepted")
