@@ -11,6 +11,7 @@
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import { type KinesisStorageException, KinesisUnknownException } from "./Errors.js"
 import { type EntryResult, RecordSender, ServiceError } from "./RecordSender.js"
@@ -39,6 +40,27 @@ export interface FlushEngine {
 /** The `FlushEngine` service tag. */
 export const FlushEngine = Context.GenericTag<FlushEngine>("effect-kinesis/FlushEngine")
 
+/** Records Kinesis accepted, tagged with `stream`. */
+export const recordsDelivered = Metric.counter("effect_kinesis_records_delivered", {
+  description: "Records Kinesis accepted",
+  incremental: true
+})
+
+/** Failed attempts charged to records (rejected entries and request-level errors), tagged with `stream`. */
+export const failedAttempts = Metric.counter("effect_kinesis_failed_attempts", {
+  description: "Failed attempts charged to cached records",
+  incremental: true
+})
+
+/** Records dropped after `1 + maxRetries` failed attempts, tagged with `stream`. */
+export const recordsDropped = Metric.counter("effect_kinesis_records_dropped", {
+  description: "Records dropped after their last allowed attempt",
+  incremental: true
+})
+
+const countFor = (counter: Metric.Metric.Counter<number>, stream: string, amount: number) =>
+  amount === 0 ? Effect.void : Metric.incrementBy(Metric.tagged(counter, "stream", stream), amount)
+
 /** The limits of one `PutRecords` request: 500 records, 10 MiB of record sizes. */
 export const batchLimits: BatchLimits = { maxRecords: 500, maxBytes: 10 * 1024 * 1024 }
 
@@ -56,27 +78,33 @@ export const make = (options: { readonly maxRetries: number }) =>
         ([stream, count]) =>
           Effect.logWarning(
             `Dropped ${count} ${count === 1 ? "record" : "records"} of stream ${stream} after ${maxAttempts} failed ${maxAttempts === 1 ? "attempt" : "attempts"}`
-          ).pipe(Effect.annotateLogs({ stream, dropped: count })),
+          ).pipe(
+            Effect.annotateLogs({ stream, dropped: count }),
+            Effect.zipRight(countFor(recordsDropped, stream, count))
+          ),
         { discard: true }
       )
 
-    const charge = (records: ReadonlyArray<StoredRecord>) =>
-      storage
-        .chargeAttempt(
+    const charge = (stream: string, records: ReadonlyArray<StoredRecord>) =>
+      Effect.gen(function* () {
+        const dropped = yield* storage.chargeAttempt(
           records.map((record) => record.id),
           maxAttempts
         )
-        .pipe(Effect.flatMap(reportDropped))
+        yield* countFor(failedAttempts, stream, records.length)
+        yield* reportDropped(dropped)
+      })
 
     /** Applies the service's answer to the batch; returns how many records it accepted. */
-    const settle = (records: ReadonlyArray<StoredRecord>, results: ReadonlyArray<EntryResult>) =>
+    const settle = (stream: string, records: ReadonlyArray<StoredRecord>, results: ReadonlyArray<EntryResult>) =>
       Effect.gen(function* () {
         const accepted = records.filter((_, i) => results[i]!._tag === "Accepted")
         const rejected = records.filter((_, i) => results[i]!._tag !== "Accepted")
         yield* storage.delete(accepted.map((record) => record.id))
+        yield* countFor(recordsDelivered, stream, accepted.length)
         if (rejected.length > 0) {
           yield* Effect.logDebug(`Kinesis rejected ${rejected.length} of ${records.length} records`)
-          yield* charge(rejected)
+          yield* charge(stream, rejected)
         }
         return accepted.length
       })
@@ -98,7 +126,7 @@ export const make = (options: { readonly maxRetries: number }) =>
             ),
             Effect.either
           )
-          if (answer._tag === "Right") return yield* settle(records, answer.right)
+          if (answer._tag === "Right") return yield* settle(stream, records, answer.right)
           const error = answer.left
           if (error._tag === "NoResponse") {
             return yield* new KinesisUnknownException({
@@ -108,7 +136,7 @@ export const make = (options: { readonly maxRetries: number }) =>
             })
           }
           yield* Effect.logWarning(`PutRecords failed: ${error.name} (HTTP ${error.status}): ${error.message}`)
-          yield* charge(records)
+          yield* charge(stream, records)
           return 0
         }).pipe(Effect.annotateLogs({ stream }))
       )

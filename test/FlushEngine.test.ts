@@ -4,7 +4,7 @@
  * slow responses.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Exit, Fiber, Scope } from "effect"
+import { Deferred, Effect, Exit, Fiber, Metric, Scope } from "effect"
 import { KinesisStorageException, KinesisUnknownException } from "../src/Errors.js"
 import * as FlushEngine from "../src/FlushEngine.js"
 import { RecordStorage } from "../src/RecordStorage.js"
@@ -57,6 +57,32 @@ describe("FlushEngine", () => {
           ["k4", "data-k4", 1]
         ])
         expect(yield* storage.cachedBytes).toBe(left.reduce((total, record) => total + record.size, 0))
+      })
+    )
+
+    it.scoped("counts delivered records, failed attempts and drops per stream in its metrics", () =>
+      Effect.gen(function* () {
+        const storage = yield* memoryStorage()
+        for (const key of ["ok-1", "ok-2", "bad-1"]) yield* put(storage, "metrics-a", key, key)
+        yield* put(storage, "metrics-b", "lost", "lost")
+        const { sender } = yield* makeScriptedSender(
+          byStream({
+            "metrics-a": rejectWhere((entry) => entry.partitionKey === "bad-1"),
+            "metrics-b": () => Effect.fail(resourceNotFound("metrics-b"))
+          })
+        )
+        const engine = yield* makeEngine(storage, sender, 0)
+        const count = (counter: Metric.Metric.Counter<number>, stream: string) =>
+          Metric.value(Metric.tagged(counter, "stream", stream)).pipe(Effect.map((state) => state.count))
+
+        yield* engine.flush
+
+        expect(yield* count(FlushEngine.recordsDelivered, "metrics-a")).toBe(2)
+        expect(yield* count(FlushEngine.failedAttempts, "metrics-a")).toBe(1)
+        expect(yield* count(FlushEngine.recordsDropped, "metrics-a")).toBe(1)
+        expect(yield* count(FlushEngine.recordsDelivered, "metrics-b")).toBe(0)
+        expect(yield* count(FlushEngine.failedAttempts, "metrics-b")).toBe(1)
+        expect(yield* count(FlushEngine.recordsDropped, "metrics-b")).toBe(1)
       })
     )
 
