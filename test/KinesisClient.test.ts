@@ -6,9 +6,25 @@
  * where it is. The sender is a scripted one that accepts everything and records what it was sent;
  * a gate (a Deferred) holds a call open where a test needs a flush in progress.
  */
+import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Clock, Context, Deferred, Effect, Exit, Fiber, Layer, Option, Scope, TestClock } from "effect"
+import {
+  Cause,
+  Clock,
+  Config,
+  ConfigError,
+  ConfigProvider,
+  Context,
+  Deferred,
+  Effect,
+  Exit,
+  Fiber,
+  Layer,
+  Option,
+  Scope,
+  TestClock
+} from "effect"
 import { ClientClosedException, KinesisStorageException, KinesisValidationException } from "../src/Errors.js"
 import { FlushInterval, FlushNone, type FlushStrategy } from "../src/FlushStrategy.js"
 import * as KinesisClient from "../src/KinesisClient.js"
@@ -344,6 +360,44 @@ describe("KinesisClient: one owner per cache file", () => {
       // And the owner goes on working.
       yield* owner.record(record("from-owner"))
       expect(yield* owner.clearCache()).toEqual({ recordsCleared: 2 })
+    })
+  )
+})
+
+describe("KinesisClient.layerConfig", () => {
+  it.scoped("reads region and storagePath from Effect Config and opens the cache there", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const layer = KinesisClient.layerConfig({
+        region: Config.string("AWS_REGION"),
+        storagePath: Config.string("CACHE_DIR"),
+        options: Config.succeed({ flushStrategy: FlushNone() })
+      })
+      const provider = ConfigProvider.fromMap(
+        new Map([
+          ["AWS_REGION", "eu-west-1"],
+          ["CACHE_DIR", dir]
+        ])
+      )
+      const client = yield* Layer.build(layer).pipe(
+        Effect.map(Context.get(KinesisClient.KinesisClient)),
+        Effect.withConfigProvider(provider)
+      )
+      yield* client.record(record("from-config"))
+      expect(fs.existsSync(path.join(dir, "kinesis-records-eu-west-1.db"))).toBe(true)
+    })
+  )
+
+  it.effect("fails with a ConfigError when a setting is missing, and opens nothing", () =>
+    Effect.gen(function* () {
+      const layer = KinesisClient.layerConfig({ region: Config.string("AWS_REGION") })
+      const exit = yield* Effect.scoped(Layer.build(layer)).pipe(
+        Effect.withConfigProvider(ConfigProvider.fromMap(new Map())),
+        Effect.exit
+      )
+      expect(Exit.isFailure(exit) && Option.map(Cause.failureOption(exit.cause), ConfigError.isConfigError)).toEqual(
+        Option.some(true)
+      )
     })
   )
 })

@@ -1,3 +1,4 @@
+import * as os from "node:os"
 import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect } from "effect"
@@ -10,6 +11,7 @@ import {
   resolveCacheFile,
   resolveOptions
 } from "../src/KinesisClientConfig.js"
+import { defaultStoragePath } from "../src/RecordStorage.js"
 
 const refused = (options: KinesisClientOptions) =>
   Effect.gen(function* () {
@@ -145,6 +147,22 @@ describe("KinesisClientConfig.resolveCacheFile", () => {
     expect(file).toContain("effect-kinesis")
     expect(path.basename(file)).toContain("us-east-1")
   })
+
+  it.runIf(process.platform === "linux")(
+    "defaults to $XDG_DATA_HOME/effect-kinesis, else ~/.local/share/effect-kinesis",
+    () => {
+      const saved = process.env.XDG_DATA_HOME
+      try {
+        process.env.XDG_DATA_HOME = "/srv/data"
+        expect(defaultStoragePath()).toBe("/srv/data/effect-kinesis")
+        delete process.env.XDG_DATA_HOME
+        expect(defaultStoragePath()).toBe(path.join(os.homedir(), ".local", "share", "effect-kinesis"))
+      } finally {
+        if (saved === undefined) delete process.env.XDG_DATA_HOME
+        else process.env.XDG_DATA_HOME = saved
+      }
+    }
+  )
 
   it("keeps a hostile region inside storagePath", () => {
     const file = resolveCacheFile({ region: "../../etc/passwd", storagePath: "/data" })
