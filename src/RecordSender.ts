@@ -71,6 +71,10 @@ export const classifyError = (error: unknown): ServiceError | NoResponse => {
     : new ServiceError({ name, status, message, cause: error })
 }
 
+/** A promise that rejects with the signal's reason once it aborts, and never settles otherwise. */
+const rejectWhenAborted = (signal: AbortSignal): Promise<never> =>
+  new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason), { once: true }))
+
 /**
  * A sender over an existing SDK client. Each call is cut off after `requestTimeout` (counted as no
  * response) and aborted if the calling fiber is interrupted.
@@ -81,14 +85,21 @@ export const fromSdkClient = (sdkClient: SdkClient, requestTimeout: Duration.Dur
     sdkClient,
     putRecords: (streamName, entries) =>
       Effect.tryPromise({
-        try: (signal) =>
-          sdkClient.send(
-            new PutRecordsCommand({
-              StreamName: streamName,
-              Records: entries.map((entry) => ({ PartitionKey: entry.partitionKey, Data: entry.data }))
-            }),
-            { abortSignal: AbortSignal.any([signal, AbortSignal.timeout(timeoutMillis)]) }
-          ),
+        try: (signal) => {
+          const timeout = AbortSignal.timeout(timeoutMillis)
+          return Promise.race([
+            sdkClient.send(
+              new PutRecordsCommand({
+                StreamName: streamName,
+                Records: entries.map((entry) => ({ PartitionKey: entry.partitionKey, Data: entry.data }))
+              }),
+              { abortSignal: AbortSignal.any([signal, timeout]) }
+            ),
+            // The SDK looks at the signal only once it sends: a credentials provider that never
+            // settles would otherwise hold the call, the flush and close() forever.
+            rejectWhenAborted(timeout)
+          ])
+        },
         catch: classifyError
       }).pipe(
         Effect.map((response) =>

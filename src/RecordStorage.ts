@@ -296,15 +296,16 @@ export const make = (
 
     const closed = Effect.fail(new KinesisStorageException({ message: "The cache database is closed" }))
 
+    // Deciding whether to lead or to join a running commit, and joining it, happen in one synchronous
+    // step (the register callback), so no commit can finish in between and leave a follower behind.
     // Uninterruptible as a whole: a leader interrupted before it took the lock would strand every
     // insert queued behind it, and a record handed to a commit is stored whether or not its caller waits.
     const insert: RecordStorage["insert"] = (record) =>
-      Effect.suspend(() => {
-        if (!open) return closed
+      Effect.async<void, KinesisLimitExceededException | KinesisStorageException>((resume) => {
+        if (!open) return resume(closed)
         if (leading) {
-          return Effect.async<void, KinesisLimitExceededException | KinesisStorageException>((resume) => {
-            pending.push({ record, resume })
-          })
+          pending.push({ record, resume })
+          return
         }
         leading = true
         let outcome: InsertOutcome = Effect.void
@@ -314,9 +315,11 @@ export const make = (
             outcome = result
           }
         })
-        return Effect.zipRight(
-          lead,
-          Effect.suspend(() => outcome)
+        resume(
+          Effect.zipRight(
+            lead,
+            Effect.suspend(() => outcome)
+          )
         )
       }).pipe(Effect.uninterruptible)
 

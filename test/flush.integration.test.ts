@@ -257,3 +257,23 @@ describe("flush against kinesalite", () => {
     })
   )
 })
+
+describe("flush with credentials that never resolve", () => {
+  it.scopedLive("gives up after requestTimeout as no response, charges nothing, and lets close finish", () =>
+    Effect.gen(function* () {
+      const sdk = yield* Effect.acquireRelease(
+        Effect.sync(() => new SdkClient({ ...local.clientConfig, credentials: () => new Promise(() => {}) })),
+        (client) => Effect.sync(() => client.destroy())
+      )
+      const storage = yield* memoryStorage()
+      const engine = yield* makeEngine(storage, RecordSender.fromSdkClient(sdk, "300 millis"), 5)
+      yield* put(storage, "stuck-credentials", "c0", "waiting")
+
+      const error = yield* Effect.flip(engine.flush).pipe(Effect.timeout("5 seconds"))
+
+      expect(error).toBeInstanceOf(KinesisUnknownException)
+      expect(yield* retryCounts(storage, "stuck-credentials")).toEqual([["c0", 0]])
+      yield* engine.awaitIdle.pipe(Effect.timeout("1 second"))
+    })
+  )
+})
