@@ -128,7 +128,7 @@ export const makeWith = <E>(
 
     const enabled = yield* Ref.make(true)
     const closed = yield* Ref.make(false)
-    // Scheduler changes run one at a time, in call order, so rapid toggles end in the last state asked for.
+    // Scheduler changes run one at a time (see toggle for how rapid toggles end in the last state asked for).
     const schedulerLock = yield* Effect.makeSemaphore(1)
     const finished = yield* Effect.makeLatch(false)
 
