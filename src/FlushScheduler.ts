@@ -24,8 +24,6 @@ export interface FlushScheduler {
   readonly start: Effect.Effect<void>
   /** Stops the loop; an automatic flush in progress is finished first, never cut off. */
   readonly stop: Effect.Effect<void>
-  /** Whether the loop is running. */
-  readonly isRunning: Effect.Effect<boolean>
 }
 
 /** The `FlushScheduler` service tag. */
@@ -37,7 +35,7 @@ export const make = (strategy: FlushStrategy): Effect.Effect<FlushScheduler, nev
     const engine = yield* FlushEngine
     const handle = yield* FiberHandle.make()
     if (strategy._tag === "FlushNone") {
-      return FlushScheduler.of({ start: Effect.void, stop: Effect.void, isRunning: Effect.succeed(false) })
+      return FlushScheduler.of({ start: Effect.void, stop: Effect.void })
     }
     // A defect (a bug in a sender or storage layer) must not end the loop either: `Effect.schedule`
     // stops at the first failure, so every cause is caught and logged here, by message only.
@@ -54,8 +52,7 @@ export const make = (strategy: FlushStrategy): Effect.Effect<FlushScheduler, nev
     const stop = FiberHandle.clear(handle)
     return FlushScheduler.of({
       start: stop.pipe(Effect.zipRight(FiberHandle.run(handle, loop)), Effect.asVoid),
-      stop,
-      isRunning: FiberHandle.get(handle).pipe(Effect.option, Effect.map(Option.isSome))
+      stop
     })
   })
 

@@ -17,7 +17,7 @@ import type * as Scope from "effect/Scope"
 import { KinesisStorageException } from "../Errors.js"
 
 /** The in-memory database name: nothing is persisted. */
-export const inMemory = ":memory:"
+const inMemory = ":memory:"
 
 const migrations = Migrator.fromRecord({
   "0001_create_records": Effect.gen(function* () {
