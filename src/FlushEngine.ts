@@ -100,7 +100,9 @@ export const make = (options: { readonly maxRetries: number }) =>
       Effect.gen(function* () {
         const accepted = records.filter((_, i) => results[i]!._tag === "Accepted")
         const rejected = records.filter((_, i) => results[i]!._tag !== "Accepted")
-        yield* storage.delete(accepted.map((record) => record.id))
+        yield* accepted.length === records.length
+          ? storage.deleteBatch(records)
+          : storage.delete(accepted.map((record) => record.id))
         yield* countFor(recordsDelivered, stream, accepted.length)
         if (rejected.length > 0) {
           yield* Effect.logDebug(`Kinesis rejected ${rejected.length} of ${records.length} records`)

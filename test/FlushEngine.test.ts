@@ -403,8 +403,10 @@ describe("FlushEngine", () => {
 
     it.scoped("stops with KinesisStorageException when deleting sent records fails", () =>
       Effect.gen(function* () {
+        const diskError = Effect.fail(new KinesisStorageException({ message: "disk I/O error" }))
         const { real, failing: failingDelete } = yield* storageWith({
-          delete: () => Effect.fail(new KinesisStorageException({ message: "disk I/O error" }))
+          delete: () => diskError,
+          deleteBatch: () => diskError
         })
         const { sender, calls } = yield* makeScriptedSender()
         const engine = yield* makeEngine(failingDelete, sender, 5)

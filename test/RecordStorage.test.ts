@@ -216,6 +216,49 @@ describe("RecordStorage operations", () => {
     })
   )
 
+  it.scoped("deleteBatch removes exactly the batch, even with other streams' records between its ids", () =>
+    Effect.gen(function* () {
+      const storage = yield* open(memory)
+      yield* insertAll(storage, [
+        ["s", "s0", 10],
+        ["t", "t0", 40],
+        ["s", "s1", 20],
+        ["t", "t1", 40],
+        ["s", "s2", 30]
+      ])
+      const batch = yield* storage.batch("s", { maxRecords: 2, maxBytes: 1_000 })
+      expect(keys(batch)).toEqual(["s0", "s1"])
+      // Recorded after the batch was read: newer than the batch, so not part of it
+      yield* insertAll(storage, [["s", "s3", 50]])
+
+      expect(yield* storage.deleteBatch([])).toBe(0)
+      expect(yield* storage.deleteBatch(batch)).toBe(2)
+      expect(keys(yield* storage.batch("s", big))).toEqual(["s2", "s3"])
+      expect(keys(yield* storage.batch("t", big))).toEqual(["t0", "t1"])
+      expect(yield* storage.cachedBytes).toBe(32 + 52 + 42 + 42)
+      // Deleting it again deletes nothing and leaves the byte count alone
+      expect(yield* storage.deleteBatch(batch)).toBe(0)
+      expect(yield* storage.cachedBytes).toBe(32 + 52 + 42 + 42)
+    })
+  )
+
+  it.scoped("deleteBatch after clear keeps the byte count exact for what was recorded since", () =>
+    Effect.gen(function* () {
+      const storage = yield* open(memory)
+      yield* insertAll(storage, [
+        ["s", "s0", 10],
+        ["s", "s1", 20]
+      ])
+      const batch = yield* storage.batch("s", big)
+      expect(yield* storage.clear).toBe(2)
+      yield* insertAll(storage, [["s", "s2", 30]])
+
+      expect(yield* storage.deleteBatch(batch)).toBe(0)
+      expect(keys(yield* storage.batch("s", big))).toEqual(["s2"])
+      expect(yield* storage.cachedBytes).toBe(32)
+    })
+  )
+
   it.scoped("chargeAttempt counts failed attempts and drops records that reach maxAttempts", () =>
     Effect.gen(function* () {
       const storage = yield* open(memory)

@@ -32,6 +32,14 @@ const migrations = Migrator.fromRecord({
       created_at INTEGER NOT NULL
     )`
     yield* sql`CREATE INDEX records_stream_id ON records (stream_name, id)`
+  }),
+  // Picking a batch reads the ids and sizes of a stream's oldest records. With `size` in the index
+  // that read never touches the table, where `size` sits after the data (and, for a large record,
+  // after a chain of overflow pages SQLite would have to walk to reach it).
+  "0002_index_sizes": Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`CREATE INDEX records_stream_id_size ON records (stream_name, id, size)`
+    yield* sql`DROP INDEX records_stream_id`
   })
 })
 
