@@ -112,6 +112,9 @@ interface PendingInsert {
   readonly resume: (outcome: Effect.Effect<void, KinesisLimitExceededException | KinesisStorageException>) => void
 }
 
+/** How long a burst of inserts may keep the event loop from a turn (timers, sockets). */
+const eventLoopTurnMillis = 10
+
 /** How many inserts one group commit takes at most. */
 const maxGroupSize = 500
 
@@ -269,15 +272,18 @@ export const make = (
       })
 
     // Group commit without a writer fiber: the first caller to find no commit under way leads one.
-    // It takes the lock and yields once, so that callers running concurrently can join, then commits
+    // It yields once, so that callers running concurrently can join, then takes the lock and commits
     // every waiting insert, 500 at a time, until none is left. The others wait for it to wake them.
-    // A lone caller pays for one yield and one single-row INSERT.
+    // A lone caller pays for one yield and one single-row INSERT. The yield comes before the lock, so
+    // the flush's reads and deletes, waiting for the lock, go between two commits of a long burst.
     let pending: Array<PendingInsert> = []
     let leading = false
+    const notLeading = yield* Effect.makeLatch(true)
 
     const drain: Effect.Effect<void> = Effect.suspend(() => {
       if (pending.length === 0) {
         leading = false
+        notLeading.unsafeOpen()
         return Effect.void
       }
       const group = pending.length <= maxGroupSize ? pending : pending.slice(0, maxGroupSize)
@@ -285,17 +291,28 @@ export const make = (
       return Effect.zipRight(commitGroup(group), drain)
     })
 
-    const lead = locked(Effect.zipRight(Effect.yieldNow(), drain))
+    // Effect runs ready fibers on microtasks, and callers recording in a loop always have one ready:
+    // left alone, a burst of `record` calls would hold off timers and sockets (the automatic flush, the
+    // answer to a request in flight) until it ends. So once the event loop has not had a turn for
+    // `eventLoopTurnMillis`, the leader yields to it instead (setImmediate).
+    let lastTurn = yield* Clock.currentTimeMillis
+    const eventLoopTurn = Effect.async<void>((resume) => {
+      const handle = setImmediate(() => resume(Effect.void))
+      return Effect.sync(() => clearImmediate(handle))
+    }).pipe(Effect.zipRight(Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sync(() => (lastTurn = now)))))
+    const letOthersJoin = Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      now - lastTurn >= eventLoopTurnMillis ? eventLoopTurn : Effect.yieldNow()
+    )
+    const lead = Effect.zipRight(letOthersJoin, locked(drain))
 
     let open = true
     // On close: refuse new inserts, then wait until the commit under way (if any) has taken every
     // waiting insert, so that no caller is left hanging and none is told its record was stored when
     // it was not.
-    const idle = locked(Effect.sync(() => !leading))
     yield* Effect.addFinalizer(() =>
       Effect.sync(() => {
         open = false
-      }).pipe(Effect.zipRight(Effect.repeat(idle, { until: (isIdle) => isIdle })))
+      }).pipe(Effect.zipRight(notLeading.await))
     )
 
     const closed = Effect.fail(new KinesisStorageException({ message: "The cache database is closed" }))
@@ -312,6 +329,7 @@ export const make = (
           return
         }
         leading = true
+        notLeading.unsafeClose()
         let outcome: InsertOutcome = Effect.void
         pending.push({
           record,

@@ -3,7 +3,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import Sqlite from "better-sqlite3"
-import { Effect, Either, Exit } from "effect"
+import { Effect, Either, Exit, Fiber } from "effect"
 import { KinesisLimitExceededException, KinesisStorageException } from "../src/Errors.js"
 import { validate } from "../src/RecordInput.js"
 import * as RecordStorage from "../src/RecordStorage.js"
@@ -553,6 +553,40 @@ describe("RecordStorage cache limit", () => {
       const error = yield* Effect.flip(Effect.flatMap(record("s", "k", 10), storage.insert))
       expect(error).toBeInstanceOf(KinesisLimitExceededException)
       expect(yield* storage.count).toBe(0)
+    })
+  )
+})
+
+describe("RecordStorage group commit", () => {
+  // Real clock: the point is what a sustained burst of inserts does to timers of the event loop.
+  it.scopedLive("a burst of inserts in a tight loop lets timers run before it ends", () =>
+    Effect.gen(function* () {
+      const storage = yield* open(memory, 64 * 1024 * 1024)
+      const data = yield* record("s", "k", 100)
+      const callers = 256
+      const each = 80
+      let stored = 0
+      const burst = yield* Effect.fork(
+        Effect.forEach(
+          Array.from({ length: callers }, (_, caller) => caller),
+          () =>
+            Effect.gen(function* () {
+              for (let i = 0; i < each; i++) {
+                yield* storage.insert(data)
+                stored++
+              }
+            }),
+          { concurrency: "unbounded", discard: true }
+        )
+      )
+      yield* Effect.sleep("1 millis")
+      const storedWhenAwake = stored
+      yield* Fiber.join(burst)
+
+      expect(stored).toBe(callers * each)
+      expect(yield* storage.count).toBe(callers * each)
+      // The timer fired while the burst was still going, not once it had ended.
+      expect(storedWhenAwake).toBeLessThan(callers * each)
     })
   )
 })
