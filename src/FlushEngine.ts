@@ -13,7 +13,9 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
+import * as Ref from "effect/Ref"
 import { type KinesisStorageException, KinesisUnknownException } from "./Errors.js"
+import * as EventLoop from "./internal/eventLoop.js"
 import { type EntryResult, RecordSender, ServiceError } from "./RecordSender.js"
 import { type BatchLimits, type DroppedRecords, RecordStorage, type StoredRecord } from "./RecordStorage.js"
 
@@ -60,6 +62,12 @@ export const recordsDropped = Metric.counter("effect_kinesis_records_dropped", {
 
 const countFor = (counter: Metric.Metric.Counter<number>, stream: string, amount: number) =>
   amount === 0 ? Effect.void : Metric.incrementBy(Metric.tagged(counter, "stream", stream), amount)
+
+/** A batch read while the request before it was in flight. */
+interface ReadAhead {
+  readonly stream: string
+  readonly records: ReadonlyArray<StoredRecord>
+}
 
 /** The limits of one `PutRecords` request: 500 records, 10 MiB of record sizes. */
 export const batchLimits: BatchLimits = { maxRecords: 500, maxBytes: 10 * 1024 * 1024 }
@@ -111,22 +119,68 @@ export const make = (options: { readonly maxRetries: number }) =>
         return accepted.length
       })
 
-    const flushStream = (stream: string) =>
+    // Reading a batch takes a few milliseconds of SQLite work. While a request is in flight the engine
+    // reads the batch that will most likely go next, so that it is at hand when that request goes
+    // out. It is used only if it is still the head of its stream then, and is topped up with what was
+    // recorded since. One at a time: memory holds at most one batch beside the one in flight.
+    const readAhead = yield* Ref.make(Option.none<ReadAhead>())
+
+    /** The batch to send for `stream`: the one read ahead if still valid, else one read now. */
+    const nextBatch = (stream: string) =>
+      Effect.gen(function* () {
+        const ahead = yield* Ref.getAndSet(readAhead, Option.none())
+        if (Option.isNone(ahead) || ahead.value.stream !== stream) return yield* storage.batch(stream, batchLimits)
+        const { records } = ahead.value
+        const oldest = yield* storage.oldestId(stream)
+        // Anything older left (records of the last batch charged, not deleted) or the cache cleared.
+        if (Option.getOrUndefined(oldest) !== records[0]!.id) return yield* storage.batch(stream, batchLimits)
+        const room = {
+          maxRecords: batchLimits.maxRecords - records.length,
+          maxBytes: batchLimits.maxBytes - records.reduce((total, record) => total + record.size, 0)
+        }
+        if (room.maxRecords === 0) return records
+        const more = yield* storage.batch(stream, room, records[records.length - 1]!.id)
+        return more.length === 0 ? records : [...records, ...more]
+      })
+
+    /**
+     * Reads ahead the batch of `upNext` (that stream's oldest records; after `sent` if that is the
+     * same stream). It waits for a turn of the event loop first, so that the request goes out before
+     * it. Best effort: a failure leaves nothing read ahead, and the flush reads the batch when due.
+     */
+    const readNext = (upNext: string, sent: ReadonlyArray<StoredRecord>) =>
+      EventLoop.turn.pipe(
+        Effect.zipRight(
+          storage.batch(upNext, batchLimits, upNext === sent[0]!.streamName ? sent[sent.length - 1]!.id : 0)
+        ),
+        Effect.flatMap((records) =>
+          records.length === 0 ? Effect.void : Ref.set(readAhead, Option.some({ stream: upNext, records }))
+        ),
+        Effect.ignore
+      )
+
+    const flushStream = (stream: string, upNext: string) =>
       Effect.uninterruptibleMask((restore) =>
         Effect.gen(function* () {
-          const records = yield* storage.batch(stream, batchLimits)
+          const records = yield* nextBatch(stream)
           if (records.length === 0) return 0
-          const answer = yield* restore(sender.putRecords(stream, records)).pipe(
-            Effect.filterOrFail(
-              (results) => results.length === records.length,
-              (results) =>
-                new ServiceError({
-                  name: "EntryCountMismatch",
-                  status: 200,
-                  message: `The response has ${results.length} entries for ${records.length} records`
-                })
-            ),
-            Effect.either
+          const [answer] = yield* Effect.all(
+            [
+              restore(sender.putRecords(stream, records)).pipe(
+                Effect.filterOrFail(
+                  (results) => results.length === records.length,
+                  (results) =>
+                    new ServiceError({
+                      name: "EntryCountMismatch",
+                      status: 200,
+                      message: `The response has ${results.length} entries for ${records.length} records`
+                    })
+                ),
+                Effect.either
+              ),
+              readNext(upNext, records)
+            ],
+            { concurrency: 2 }
           )
           if (answer._tag === "Right") return yield* settle(stream, records, answer.right)
           const error = answer.left
@@ -146,8 +200,10 @@ export const make = (options: { readonly maxRetries: number }) =>
     const flushAll = Effect.gen(function* () {
       const streams = yield* storage.streams
       let recordsFlushed = 0
-      for (const stream of streams) {
-        recordsFlushed += yield* flushStream(stream).pipe(
+      for (const [index, stream] of streams.entries()) {
+        // Next in this flush, or the first stream for the next one.
+        const upNext = streams[index + 1] ?? streams[0]!
+        recordsFlushed += yield* flushStream(stream, upNext).pipe(
           Effect.tapError(() =>
             recordsFlushed > 0
               ? Effect.logInfo(`Flush stopped after ${recordsFlushed} records were delivered`)

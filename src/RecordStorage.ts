@@ -18,9 +18,11 @@ import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import { KinesisLimitExceededException, KinesisStorageException } from "./Errors.js"
 import * as Database from "./internal/database.js"
+import * as EventLoop from "./internal/eventLoop.js"
 import type { ValidRecord } from "./RecordInput.js"
 
 /** A cached record, as the flush engine reads it back. */
@@ -52,11 +54,17 @@ export interface RecordStorage {
   readonly insert: (record: ValidRecord) => Effect.Effect<void, KinesisLimitExceededException | KinesisStorageException>
   /** The names of the streams that have cached records, in name order. */
   readonly streams: Effect.Effect<ReadonlyArray<string>, KinesisStorageException>
-  /** The oldest records of one stream, in insertion order: the longest prefix within `limits`. */
+  /**
+   * The oldest records of one stream, in insertion order: the longest prefix within `limits`. With
+   * `afterId`, the oldest of those recorded after that record.
+   */
   readonly batch: (
     streamName: string,
-    limits: BatchLimits
+    limits: BatchLimits,
+    afterId?: number
   ) => Effect.Effect<ReadonlyArray<StoredRecord>, KinesisStorageException>
+  /** The id of the oldest record of one stream, if it has any. */
+  readonly oldestId: (streamName: string) => Effect.Effect<Option.Option<number>, KinesisStorageException>
   /** Deletes records by id; returns how many were deleted. */
   readonly delete: (ids: ReadonlyArray<number>) => Effect.Effect<number, KinesisStorageException>
   /**
@@ -296,10 +304,9 @@ export const make = (
     // answer to a request in flight) until it ends. So once the event loop has not had a turn for
     // `eventLoopTurnMillis`, the leader yields to it instead (setImmediate).
     let lastTurn = yield* Clock.currentTimeMillis
-    const eventLoopTurn = Effect.async<void>((resume) => {
-      const handle = setImmediate(() => resume(Effect.void))
-      return Effect.sync(() => clearImmediate(handle))
-    }).pipe(Effect.zipRight(Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sync(() => (lastTurn = now)))))
+    const eventLoopTurn = EventLoop.turn.pipe(
+      Effect.zipRight(Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sync(() => (lastTurn = now))))
+    )
     const letOthersJoin = Effect.flatMap(Clock.currentTimeMillis, (now) =>
       now - lastTurn >= eventLoopTurnMillis ? eventLoopTurn : Effect.yieldNow()
     )
@@ -358,10 +365,11 @@ export const make = (
       Effect.withSpan("RecordStorage.streams")
     )
 
-    const batch: RecordStorage["batch"] = (streamName, limits) =>
+    const batch: RecordStorage["batch"] = (streamName, limits, afterId = 0) =>
       Effect.gen(function* () {
         const sizes = yield* run(sql<{ id: number; size: number }>`
-          SELECT id, size FROM records WHERE stream_name = ${streamName} ORDER BY id LIMIT ${limits.maxRecords}`)
+          SELECT id, size FROM records WHERE stream_name = ${streamName} AND id > ${afterId}
+          ORDER BY id LIMIT ${limits.maxRecords}`)
         let total = 0
         let taken = 0
         for (const { size } of sizes) {
@@ -372,7 +380,8 @@ export const make = (
         if (taken === 0) return []
         const rows = yield* run(sql<RecordRow>`
           SELECT id, stream_name, partition_key, data, size, retry_count FROM records
-          WHERE stream_name = ${streamName} AND id <= ${sizes[taken - 1]!.id} ORDER BY id LIMIT ${taken}`)
+          WHERE stream_name = ${streamName} AND id > ${afterId} AND id <= ${sizes[taken - 1]!.id}
+          ORDER BY id LIMIT ${taken}`)
         return rows.map(toStored)
       }).pipe(locked, Effect.mapError(failed("read a batch")), Effect.withSpan("RecordStorage.batch"))
 
@@ -388,6 +397,13 @@ export const make = (
             Effect.mapError(failed("delete records")),
             Effect.withSpan("RecordStorage.delete")
           )
+
+    const oldestId: RecordStorage["oldestId"] = (streamName) =>
+      run(sql<{ id: number | null }>`SELECT MIN(id) AS id FROM records WHERE stream_name = ${streamName}`).pipe(
+        Effect.map(([row]) => Option.fromNullable(row?.id)),
+        locked,
+        Effect.mapError(failed("read a stream's oldest record"))
+      )
 
     // A batch is every record of its stream from its first id to its last, and ids only grow, so a
     // ranged delete takes exactly the batch: cheaper than a list of ids, and it returns no rows. A
@@ -464,6 +480,7 @@ export const make = (
       insert,
       streams,
       batch,
+      oldestId,
       delete: deleteRecords,
       deleteBatch,
       chargeAttempt,

@@ -375,6 +375,71 @@ describe("FlushEngine", () => {
     )
   })
 
+  // While a request is in flight the engine reads the next batch; these check that what it read is
+  // sent only when it is still the oldest of its stream, and grown to a full batch when it can be.
+  describe("the batch read ahead", () => {
+    const keyRange = (from: number, to: number) =>
+      Array.from({ length: to - from }, (_, i) => `k${String(from + i).padStart(4, "0")}`)
+
+    it.scoped("is topped up with records recorded after it was read", () =>
+      Effect.gen(function* () {
+        const storage = yield* memoryStorage()
+        for (const key of keyRange(0, 700)) yield* put(storage, "s", key, `data-${key}`)
+        const { sender, calls } = yield* makeScriptedSender()
+        const engine = yield* makeEngine(storage, sender, 5)
+
+        expect((yield* engine.flush).recordsFlushed).toBe(500)
+        // The next 200 were read during that request; these 400 come after it.
+        for (const key of keyRange(700, 1100)) yield* put(storage, "s", key, `data-${key}`)
+        expect((yield* engine.flush).recordsFlushed).toBe(500)
+        expect((yield* engine.flush).recordsFlushed).toBe(100)
+        expect((yield* engine.flush).recordsFlushed).toBe(0)
+
+        const batches = yield* calls
+        expect(batches.map(keysOf)).toEqual([keyRange(0, 500), keyRange(500, 1000), keyRange(1000, 1100)])
+        expect(sentTexts(batches)).toEqual(keyRange(0, 1100).map((key) => `data-${key}`))
+      })
+    )
+
+    it.scoped("gives way to records of the batch before it that the service rejected", () =>
+      Effect.gen(function* () {
+        const storage = yield* memoryStorage()
+        for (const key of keyRange(0, 600)) yield* put(storage, "s", key, `data-${key}`)
+        const { sender, calls } = yield* makeScriptedSender((stream, entries, call) =>
+          call === 0
+            ? rejectWhere((entry) => entry.partitionKey < "k0002")(stream, entries, call)
+            : acceptAll(stream, entries, call)
+        )
+        const engine = yield* makeEngine(storage, sender, 5)
+
+        expect((yield* engine.flush).recordsFlushed).toBe(498)
+        expect((yield* engine.flush).recordsFlushed).toBe(102)
+
+        const [, second] = yield* calls
+        expect(keysOf(second!)).toEqual([...keyRange(0, 2), ...keyRange(500, 600)])
+        expect(yield* storage.count).toBe(0)
+      })
+    )
+
+    it.scoped("is not sent once the cache was cleared: only what was recorded since goes", () =>
+      Effect.gen(function* () {
+        const storage = yield* memoryStorage()
+        for (const key of keyRange(0, 600)) yield* put(storage, "s", key, `data-${key}`)
+        const { sender, calls } = yield* makeScriptedSender()
+        const engine = yield* makeEngine(storage, sender, 5)
+
+        expect((yield* engine.flush).recordsFlushed).toBe(500)
+        expect(yield* storage.clear).toBe(100)
+        expect(yield* engine.flush).toEqual({ recordsFlushed: 0, flushInProgress: false })
+        for (const key of ["new-1", "new-2"]) yield* put(storage, "s", key, key)
+        expect((yield* engine.flush).recordsFlushed).toBe(2)
+
+        const batches = yield* calls
+        expect(batches.map(keysOf)).toEqual([keyRange(0, 500), ["new-1", "new-2"]])
+      })
+    )
+  })
+
   describe("storage failures", () => {
     /** A real cache with one record in each of streams "a" and "b", and a view of it with `overrides` in place. */
     const storageWith = (overrides: Partial<RecordStorage>) =>

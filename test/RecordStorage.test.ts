@@ -3,7 +3,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import Sqlite from "better-sqlite3"
-import { Effect, Either, Exit, Fiber } from "effect"
+import { Effect, Either, Exit, Fiber, Option } from "effect"
 import { KinesisLimitExceededException, KinesisStorageException } from "../src/Errors.js"
 import { validate } from "../src/RecordInput.js"
 import * as RecordStorage from "../src/RecordStorage.js"
@@ -145,6 +145,34 @@ describe("RecordStorage operations", () => {
       expect(yield* storage.batch("none", big)).toEqual([])
       // Reading a batch removes nothing
       expect(yield* storage.count).toBe(5)
+    })
+  )
+
+  it.scoped("batch after a record starts with the stream's next record; oldestId is the stream's first", () =>
+    Effect.gen(function* () {
+      const storage = yield* open(memory)
+      yield* insertAll(storage, [
+        ["a", "a1", 10],
+        ["b", "b1", 10],
+        ["a", "a2", 10],
+        ["a", "a3", 10],
+        ["b", "b2", 10]
+      ])
+      const [a1, a2, a3] = yield* storage.batch("a", big)
+      const [b1] = yield* storage.batch("b", big)
+
+      expect(keys(yield* storage.batch("a", big, a1!.id))).toEqual(["a2", "a3"])
+      // An id of another stream works as a position too
+      expect(keys(yield* storage.batch("a", big, b1!.id))).toEqual(["a2", "a3"])
+      expect(keys(yield* storage.batch("a", { maxRecords: 1, maxBytes: 1_000 }, a1!.id))).toEqual(["a2"])
+      expect(keys(yield* storage.batch("a", { maxRecords: 500, maxBytes: 23 }, a1!.id))).toEqual(["a2"])
+      expect(yield* storage.batch("a", big, a3!.id)).toEqual([])
+
+      expect(yield* storage.oldestId("a")).toEqual(Option.some(a1!.id))
+      expect(yield* storage.oldestId("b")).toEqual(Option.some(b1!.id))
+      expect(yield* storage.oldestId("none")).toEqual(Option.none())
+      yield* storage.delete([a1!.id])
+      expect(yield* storage.oldestId("a")).toEqual(Option.some(a2!.id))
     })
   )
 
