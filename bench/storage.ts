@@ -3,41 +3,25 @@
  * time and 256 callers at once, next to raw better-sqlite3 on the same schema and pragmas.
  */
 import * as path from "node:path"
-import Sqlite from "better-sqlite3"
 import * as Effect from "effect/Effect"
-import * as Database from "../src/internal/database.js"
 import type { ValidRecord } from "../src/RecordInput.js"
 import * as RecordStorage from "../src/RecordStorage.js"
+import { openRaw, prepareInsert } from "./rawSqlite.js"
 import { best, type Line, type Measurement, makeRecords, printTable, tempDir, timed } from "./report.js"
-
-/** Opens a database file the way the library does (schema by its migrations), then closes it. */
-const createSchema = (filename: string) => Effect.runPromise(Effect.scoped(Database.open(filename)))
-
-/** A raw better-sqlite3 connection with the pragmas of `database.ts`. */
-const openRaw = async (filename: string) => {
-  await createSchema(filename)
-  const db = new Sqlite(filename)
-  db.pragma("journal_mode = WAL")
-  db.pragma("synchronous = NORMAL")
-  db.pragma("locking_mode = EXCLUSIVE")
-  return db
-}
 
 const rawInsert = async (filename: string, records: ReadonlyArray<ValidRecord>, perTransaction: number) => {
   const db = await openRaw(filename)
   try {
-    const statement = db.prepare(
-      "INSERT INTO records (stream_name, partition_key, data, size, created_at) VALUES (?, ?, ?, ?, ?)"
-    )
+    const insert = prepareInsert(db)
     const insertMany = db.transaction((rows: ReadonlyArray<ValidRecord>) => {
       const now = Date.now()
-      for (const r of rows) statement.run(r.streamName, r.partitionKey, r.data, r.size, now)
+      for (const r of rows) insert(r, now)
     })
     const name =
       perTransaction === 1 ? "raw sqlite, 1 insert per transaction" : "raw sqlite, 500 inserts per transaction"
     return await timed(name, records.length, async () => {
       if (perTransaction === 1) {
-        for (const r of records) statement.run(r.streamName, r.partitionKey, r.data, r.size, Date.now())
+        for (const r of records) insert(r, Date.now())
       } else {
         for (let i = 0; i < records.length; i += perTransaction) insertMany(records.slice(i, i + perTransaction))
       }

@@ -381,12 +381,18 @@ describe("FlushEngine", () => {
     const keyRange = (from: number, to: number) =>
       Array.from({ length: to - from }, (_, i) => `k${String(from + i).padStart(4, "0")}`)
 
-    it.scoped("is topped up with records recorded after it was read", () =>
+    /** An engine over a cache holding records k0000 to k<count - 1> of stream "s". */
+    const engineOver = (count: number, respond?: Responder) =>
       Effect.gen(function* () {
         const storage = yield* memoryStorage()
-        for (const key of keyRange(0, 700)) yield* put(storage, "s", key, `data-${key}`)
-        const { sender, calls } = yield* makeScriptedSender()
-        const engine = yield* makeEngine(storage, sender, 5)
+        for (const key of keyRange(0, count)) yield* put(storage, "s", key, `data-${key}`)
+        const { sender, calls } = yield* makeScriptedSender(respond)
+        return { storage, calls, engine: yield* makeEngine(storage, sender, 5) }
+      })
+
+    it.scoped("is topped up with records recorded after it was read", () =>
+      Effect.gen(function* () {
+        const { storage, calls, engine } = yield* engineOver(700)
 
         expect((yield* engine.flush).recordsFlushed).toBe(500)
         // The next 200 were read during that request; these 400 come after it.
@@ -403,14 +409,11 @@ describe("FlushEngine", () => {
 
     it.scoped("gives way to records of the batch before it that the service rejected", () =>
       Effect.gen(function* () {
-        const storage = yield* memoryStorage()
-        for (const key of keyRange(0, 600)) yield* put(storage, "s", key, `data-${key}`)
-        const { sender, calls } = yield* makeScriptedSender((stream, entries, call) =>
+        const { storage, calls, engine } = yield* engineOver(600, (stream, entries, call) =>
           call === 0
             ? rejectWhere((entry) => entry.partitionKey < "k0002")(stream, entries, call)
             : acceptAll(stream, entries, call)
         )
-        const engine = yield* makeEngine(storage, sender, 5)
 
         expect((yield* engine.flush).recordsFlushed).toBe(498)
         expect((yield* engine.flush).recordsFlushed).toBe(102)
@@ -423,10 +426,7 @@ describe("FlushEngine", () => {
 
     it.scoped("is not sent once the cache was cleared: only what was recorded since goes", () =>
       Effect.gen(function* () {
-        const storage = yield* memoryStorage()
-        for (const key of keyRange(0, 600)) yield* put(storage, "s", key, `data-${key}`)
-        const { sender, calls } = yield* makeScriptedSender()
-        const engine = yield* makeEngine(storage, sender, 5)
+        const { storage, calls, engine } = yield* engineOver(600)
 
         expect((yield* engine.flush).recordsFlushed).toBe(500)
         expect(yield* storage.clear).toBe(100)
