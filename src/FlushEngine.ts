@@ -10,6 +10,7 @@
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
@@ -125,22 +126,21 @@ export const make = (options: { readonly maxRetries: number }) =>
     // recorded since. One at a time: memory holds at most one batch beside the one in flight.
     const readAhead = yield* Ref.make(Option.none<ReadAhead>())
 
-    /** The batch to send for `stream`: the one read ahead if still valid, else one read now. */
+    /** The batch to send for `stream`: the one read ahead if still valid (topped up), else one read now. */
     const nextBatch = (stream: string) =>
       Effect.gen(function* () {
         const ahead = yield* Ref.getAndSet(readAhead, Option.none())
         if (Option.isNone(ahead) || ahead.value.stream !== stream) return yield* storage.batch(stream, batchLimits)
         const { records } = ahead.value
-        const oldest = yield* storage.oldestId(stream)
-        // Anything older left (records of the last batch charged, not deleted) or the cache cleared.
-        if (Option.getOrUndefined(oldest) !== records[0]!.id) return yield* storage.batch(stream, batchLimits)
         const room = {
           maxRecords: batchLimits.maxRecords - records.length,
           maxBytes: batchLimits.maxBytes - records.reduce((total, record) => total + record.size, 0)
         }
-        if (room.maxRecords === 0) return records
-        const more = yield* storage.batch(stream, room, records[records.length - 1]!.id)
-        return more.length === 0 ? records : [...records, ...more]
+        const rest = yield* storage.continueBatch(stream, records[0]!.id, records[records.length - 1]!.id, room)
+        // None: something older is left (records of the last batch charged, not deleted) or the
+        // cache was cleared since.
+        if (Option.isNone(rest)) return yield* storage.batch(stream, batchLimits)
+        return rest.value.length === 0 ? records : [...records, ...rest.value]
       })
 
     /**
@@ -164,24 +164,23 @@ export const make = (options: { readonly maxRetries: number }) =>
         Effect.gen(function* () {
           const records = yield* nextBatch(stream)
           if (records.length === 0) return 0
-          const [answer] = yield* Effect.all(
-            [
-              restore(sender.putRecords(stream, records)).pipe(
-                Effect.filterOrFail(
-                  (results) => results.length === records.length,
-                  (results) =>
-                    new ServiceError({
-                      name: "EntryCountMismatch",
-                      status: 200,
-                      message: `The response has ${results.length} entries for ${records.length} records`
-                    })
-                ),
-                Effect.either
-              ),
-              readNext(upNext, records)
-            ],
-            { concurrency: 2 }
+          // The reading ahead gets a fiber of its own; the request stays on this one, where `restore`
+          // lets an interruption of the flush reach it (and abort it).
+          const readingAhead = yield* Effect.fork(Effect.interruptible(readNext(upNext, records)))
+          const answer = yield* restore(sender.putRecords(stream, records)).pipe(
+            Effect.filterOrFail(
+              (results) => results.length === records.length,
+              (results) =>
+                new ServiceError({
+                  name: "EntryCountMismatch",
+                  status: 200,
+                  message: `The response has ${results.length} entries for ${records.length} records`
+                })
+            ),
+            Effect.either,
+            Effect.onInterrupt(() => Fiber.interrupt(readingAhead))
           )
+          yield* Fiber.join(readingAhead)
           if (answer._tag === "Right") return yield* settle(stream, records, answer.right)
           const error = answer.left
           if (error._tag === "NoResponse") {

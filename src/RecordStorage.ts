@@ -63,8 +63,18 @@ export interface RecordStorage {
     limits: BatchLimits,
     afterId?: number
   ) => Effect.Effect<ReadonlyArray<StoredRecord>, KinesisStorageException>
-  /** The id of the oldest record of one stream, if it has any. */
-  readonly oldestId: (streamName: string) => Effect.Effect<Option.Option<number>, KinesisStorageException>
+  /**
+   * The rest of a batch read earlier, from record `firstId` to record `lastId` of one stream: if
+   * `firstId` is still the stream's oldest record, the records after `lastId` within `limits`
+   * (maybe none); `None` if the stream's oldest record is another one now. Check and read are one
+   * step: nothing changes the cache in between.
+   */
+  readonly continueBatch: (
+    streamName: string,
+    firstId: number,
+    lastId: number,
+    limits: BatchLimits
+  ) => Effect.Effect<Option.Option<ReadonlyArray<StoredRecord>>, KinesisStorageException>
   /** Deletes records by id; returns how many were deleted. */
   readonly delete: (ids: ReadonlyArray<number>) => Effect.Effect<number, KinesisStorageException>
   /**
@@ -282,8 +292,9 @@ export const make = (
     // Group commit without a writer fiber: the first caller to find no commit under way leads one.
     // It yields once, so that callers running concurrently can join, then takes the lock and commits
     // every waiting insert, 500 at a time, until none is left. The others wait for it to wake them.
-    // A lone caller pays for one yield and one single-row INSERT. The yield comes before the lock, so
-    // the flush's reads and deletes, waiting for the lock, go between two commits of a long burst.
+    // A lone caller pays for one yield and one single-row INSERT. The yield comes before the lock:
+    // callers woken by one commit come back as the next group, and a flush already waiting for the
+    // lock (to read or delete a batch) goes before that group rather than after it.
     let pending: Array<PendingInsert> = []
     let leading = false
     const notLeading = yield* Effect.makeLatch(true)
@@ -365,7 +376,8 @@ export const make = (
       Effect.withSpan("RecordStorage.streams")
     )
 
-    const batch: RecordStorage["batch"] = (streamName, limits, afterId = 0) =>
+    /** Reads a batch (see `batch`); the caller holds `lock`. */
+    const readBatch = (streamName: string, limits: BatchLimits, afterId: number) =>
       Effect.gen(function* () {
         const sizes = yield* run(sql<{ id: number; size: number }>`
           SELECT id, size FROM records WHERE stream_name = ${streamName} AND id > ${afterId}
@@ -383,7 +395,22 @@ export const make = (
           WHERE stream_name = ${streamName} AND id > ${afterId} AND id <= ${sizes[taken - 1]!.id}
           ORDER BY id LIMIT ${taken}`)
         return rows.map(toStored)
-      }).pipe(locked, Effect.mapError(failed("read a batch")), Effect.withSpan("RecordStorage.batch"))
+      })
+
+    const batch: RecordStorage["batch"] = (streamName, limits, afterId = 0) =>
+      readBatch(streamName, limits, afterId).pipe(
+        locked,
+        Effect.mapError(failed("read a batch")),
+        Effect.withSpan("RecordStorage.batch")
+      )
+
+    const continueBatch: RecordStorage["continueBatch"] = (streamName, firstId, lastId, limits) =>
+      Effect.gen(function* () {
+        const [oldest] = yield* run(sql<{ id: number | null }>`
+          SELECT MIN(id) AS id FROM records WHERE stream_name = ${streamName}`)
+        if (oldest?.id !== firstId) return Option.none()
+        return Option.some(yield* readBatch(streamName, limits, lastId))
+      }).pipe(locked, Effect.mapError(failed("read a batch")), Effect.withSpan("RecordStorage.continueBatch"))
 
     const deleteRecords: RecordStorage["delete"] = (ids) =>
       ids.length === 0
@@ -397,13 +424,6 @@ export const make = (
             Effect.mapError(failed("delete records")),
             Effect.withSpan("RecordStorage.delete")
           )
-
-    const oldestId: RecordStorage["oldestId"] = (streamName) =>
-      run(sql<{ id: number | null }>`SELECT MIN(id) AS id FROM records WHERE stream_name = ${streamName}`).pipe(
-        Effect.map(([row]) => Option.fromNullable(row?.id)),
-        locked,
-        Effect.mapError(failed("read a stream's oldest record"))
-      )
 
     // A batch is every record of its stream from its first id to its last, and ids only grow, so a
     // ranged delete takes exactly the batch: cheaper than a list of ids, and it returns no rows. A
@@ -480,7 +500,7 @@ export const make = (
       insert,
       streams,
       batch,
-      oldestId,
+      continueBatch,
       delete: deleteRecords,
       deleteBatch,
       chargeAttempt,

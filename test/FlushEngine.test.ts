@@ -277,6 +277,35 @@ describe("FlushEngine", () => {
     )
   })
 
+  describe("interruption", () => {
+    it.scopedLive("interrupting a flush abandons the request in flight and charges nothing", () =>
+      Effect.gen(function* () {
+        const storage = yield* memoryStorage()
+        for (const stream of ["a", "b"]) yield* put(storage, stream, "k", "data")
+        const sent = yield* Deferred.make<void>()
+        const { sender, calls } = yield* makeScriptedSender((stream, entries, call) =>
+          call === 0
+            ? Deferred.succeed(sent, undefined).pipe(Effect.zipRight(Effect.never))
+            : acceptAll(stream, entries, call)
+        )
+        const engine = yield* makeEngine(storage, sender, 5)
+
+        const flushing = yield* Effect.fork(engine.flush)
+        yield* Deferred.await(sent)
+        // The request never gets an answer: only interrupting it ends the flush.
+        const exit = yield* Fiber.interrupt(flushing).pipe(
+          Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => new Error("the request was not interrupted") })
+        )
+
+        expect(Exit.isInterrupted(exit)).toBe(true)
+        expect(yield* calls).toHaveLength(1)
+        for (const stream of ["a", "b"]) expect((yield* cached(storage, stream)).map((r) => r.retryCount)).toEqual([0])
+        // The engine is free again, and what the interrupted flush did not deliver goes now.
+        expect(yield* engine.flush).toEqual({ recordsFlushed: 2, flushInProgress: false })
+      })
+    )
+  })
+
   describe("batches", () => {
     it.scoped("sends 1,200 records of one stream in three flushes of 500, 500 and 200, in insertion order", () =>
       Effect.gen(function* () {

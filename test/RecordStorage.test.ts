@@ -148,7 +148,7 @@ describe("RecordStorage operations", () => {
     })
   )
 
-  it.scoped("batch after a record starts with the stream's next record; oldestId is the stream's first", () =>
+  it.scoped("batch after a record starts with the stream's next record", () =>
     Effect.gen(function* () {
       const storage = yield* open(memory)
       yield* insertAll(storage, [
@@ -158,7 +158,7 @@ describe("RecordStorage operations", () => {
         ["a", "a3", 10],
         ["b", "b2", 10]
       ])
-      const [a1, a2, a3] = yield* storage.batch("a", big)
+      const [a1, , a3] = yield* storage.batch("a", big)
       const [b1] = yield* storage.batch("b", big)
 
       expect(keys(yield* storage.batch("a", big, a1!.id))).toEqual(["a2", "a3"])
@@ -167,12 +167,38 @@ describe("RecordStorage operations", () => {
       expect(keys(yield* storage.batch("a", { maxRecords: 1, maxBytes: 1_000 }, a1!.id))).toEqual(["a2"])
       expect(keys(yield* storage.batch("a", { maxRecords: 500, maxBytes: 23 }, a1!.id))).toEqual(["a2"])
       expect(yield* storage.batch("a", big, a3!.id)).toEqual([])
+    })
+  )
 
-      expect(yield* storage.oldestId("a")).toEqual(Option.some(a1!.id))
-      expect(yield* storage.oldestId("b")).toEqual(Option.some(b1!.id))
-      expect(yield* storage.oldestId("none")).toEqual(Option.none())
+  it.scoped("continueBatch reads on after a batch only while its first record is the stream's oldest", () =>
+    Effect.gen(function* () {
+      const storage = yield* open(memory)
+      yield* insertAll(storage, [
+        ["a", "a1", 10],
+        ["b", "b1", 10],
+        ["a", "a2", 10],
+        ["a", "a3", 10],
+        ["a", "a4", 10]
+      ])
+      const earlier = yield* storage.batch("a", { maxRecords: 2, maxBytes: 1_000 })
+      expect(keys(earlier)).toEqual(["a1", "a2"])
+      const [a1, a2] = earlier
+      const rest = (limits: RecordStorage.BatchLimits) => storage.continueBatch("a", a1!.id, a2!.id, limits)
+
+      expect(Option.map(yield* rest(big), keys)).toEqual(Option.some(["a3", "a4"]))
+      expect(Option.map(yield* rest({ maxRecords: 1, maxBytes: 1_000 }), keys)).toEqual(Option.some(["a3"]))
+      expect(yield* rest({ maxRecords: 0, maxBytes: 1_000 })).toEqual(Option.some([]))
+      expect(yield* storage.continueBatch("none", a1!.id, a2!.id, big)).toEqual(Option.none())
+
+      // a1 is gone: the earlier batch is no longer the head of the stream
       yield* storage.delete([a1!.id])
-      expect(yield* storage.oldestId("a")).toEqual(Option.some(a2!.id))
+      expect(yield* rest(big)).toEqual(Option.none())
+      // The same after clear, even once newer records of the stream arrive
+      const [b1] = yield* storage.batch("b", big)
+      expect(yield* storage.continueBatch("b", b1!.id, b1!.id, big)).toEqual(Option.some([]))
+      yield* storage.clear
+      yield* insertAll(storage, [["b", "b2", 10]])
+      expect(yield* storage.continueBatch("b", b1!.id, b1!.id, big)).toEqual(Option.none())
     })
   )
 
