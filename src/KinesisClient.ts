@@ -28,7 +28,7 @@ import * as Scope from "effect/Scope"
 import {
   ClientClosedException,
   type KinesisLimitExceededException,
-  type KinesisStorageException,
+  KinesisStorageException,
   type KinesisUnknownException,
   type KinesisValidationException
 } from "./Errors.js"
@@ -132,10 +132,21 @@ export const makeWith = <E>(
     const schedulerLock = yield* Effect.makeSemaphore(1)
     const finished = yield* Effect.makeLatch(false)
 
+    // An operation that passed the check just before close began can find the cache closed under
+    // it; what its caller learns then is that the client was closed, not a storage failure.
     const whenOpen = <A, Err>(effect: Effect.Effect<A, Err>): Effect.Effect<A, Err | ClientClosedException> =>
       Effect.flatMap(
         Ref.get(closed),
-        (isClosed): Effect.Effect<A, Err | ClientClosedException> => (isClosed ? Effect.fail(closedError()) : effect)
+        (isClosed): Effect.Effect<A, Err | ClientClosedException> =>
+          isClosed
+            ? Effect.fail(closedError())
+            : Effect.catchAll(
+                effect,
+                (error): Effect.Effect<never, Err | ClientClosedException> =>
+                  error instanceof KinesisStorageException
+                    ? Effect.flatMap(Ref.get(closed), (closedSince) => Effect.fail(closedSince ? closedError() : error))
+                    : Effect.fail(error)
+              )
       )
 
     // The semaphore is not FIFO (a caller arriving just as it is released can overtake the waiters),

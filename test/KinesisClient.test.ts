@@ -235,6 +235,35 @@ describe("KinesisClient: close", () => {
       })
   )
 
+  it.scoped("an operation that began before close and meets the closed cache fails with ClientClosedException", () =>
+    Effect.gen(function* () {
+      const cacheMaxBytes = 1024 * 1024
+      const reached = yield* Deferred.make<void>()
+      const release = yield* Deferred.make<void>()
+      // The real cache, with clear held at its start until the test lets it go on.
+      const storage = Layer.effect(
+        RecordStorage.RecordStorage,
+        Effect.map(RecordStorage.RecordStorage, (real) => ({
+          ...real,
+          clear: Deferred.succeed(reached, undefined).pipe(
+            Effect.zipRight(Deferred.await(release)),
+            Effect.zipRight(real.clear)
+          )
+        }))
+      ).pipe(Layer.provide(RecordStorage.layer({ filename: ":memory:", cacheMaxBytes })))
+      const sender = yield* makeSender()
+      const resolved = yield* resolveOptions({ flushStrategy: FlushNone(), cacheMaxBytes })
+      const client = yield* KinesisClient.makeWith(resolved, Layer.merge(storage, sender.layer))
+
+      const clearing = yield* Effect.fork(client.clearCache())
+      yield* Deferred.await(reached)
+      yield* client.close()
+      yield* Deferred.succeed(release, undefined)
+
+      expect(yield* Effect.flip(Fiber.join(clearing))).toBeInstanceOf(ClientClosedException)
+    })
+  )
+
   it.scoped("a client closed while disabled also refuses every operation", () =>
     Effect.gen(function* () {
       const sender = yield* makeSender()
