@@ -32,6 +32,10 @@ export const timed = async (name: string, records: number, work: () => Promise<v
   return { name, records, seconds: (performance.now() - start) / 1000 }
 }
 
+/** The run in the middle, by rate, of an odd number of runs of the same measurement. */
+export const median = (runs: ReadonlyArray<Measurement>): Measurement =>
+  [...runs].sort((a, b) => rate(a) - rate(b))[Math.floor(runs.length / 2)]!
+
 /** The faster of several runs of the same measurement. */
 export const best = (runs: ReadonlyArray<Measurement>): Measurement =>
   runs.reduce((a, b) => (rate(b) > rate(a) ? b : a))

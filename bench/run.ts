@@ -14,7 +14,7 @@ const main = async () => {
   const wanted = (name: string) => only.length === 0 || only.includes(name)
   if (wanted("storage")) results.push(await storage.run({ records: 40_000, rounds: 2 }))
   if (wanted("flush")) results.push(await flush.run({ records: 50_000, rounds: 2 }))
-  if (wanted("e2e")) results.push(await endToEnd.run({ records: 20_000, rounds: 3 }))
+  if (wanted("e2e")) results.push(await endToEnd.run({ records: 20_000, rounds: 5 }))
   console.log(results.every(Boolean) ? "\nAll targets met." : "\nSome targets were missed.")
 }
 
