@@ -10,15 +10,18 @@
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
-import * as Ref from "effect/Ref"
 import { type KinesisStorageException, KinesisUnknownException } from "./Errors.js"
-import * as EventLoop from "./internal/eventLoop.js"
 import { type EntryResult, RecordSender, ServiceError } from "./RecordSender.js"
-import { type BatchLimits, type DroppedRecords, RecordStorage, type StoredRecord } from "./RecordStorage.js"
+import {
+  type BatchAnswer,
+  type BatchLimits,
+  type DroppedRecords,
+  RecordStorage,
+  type StoredRecord
+} from "./RecordStorage.js"
 
 /** What a flush did. */
 export interface FlushData {
@@ -32,12 +35,15 @@ export interface FlushData {
 export interface FlushEngine {
   /**
    * Sends one batch per stream. Returns at once with `flushInProgress: true` when a flush is already
-   * running. Fails with `KinesisUnknownException` when the service can't be reached and with
-   * `KinesisStorageException` when the cache fails.
+   * running (or the engine was shut down). Fails with `KinesisUnknownException` when the service
+   * can't be reached and with `KinesisStorageException` when the cache fails.
    */
   readonly flush: Effect.Effect<FlushData, KinesisStorageException | KinesisUnknownException>
-  /** Waits until no flush is running. */
-  readonly awaitIdle: Effect.Effect<void>
+  /**
+   * Stops flushing for good: a flush in progress finishes the requests in flight and starts no other
+   * stream; no flush starts afterwards. Returns once no flush is running.
+   */
+  readonly shutdown: Effect.Effect<void>
 }
 
 /** The `FlushEngine` service tag. */
@@ -64,12 +70,6 @@ export const recordsDropped = Metric.counter("effect_kinesis_records_dropped", {
 const countFor = (counter: Metric.Metric.Counter<number>, stream: string, amount: number) =>
   amount === 0 ? Effect.void : Metric.incrementBy(Metric.tagged(counter, "stream", stream), amount)
 
-/** A batch read while the request before it was in flight. */
-interface ReadAhead {
-  readonly stream: string
-  readonly records: ReadonlyArray<StoredRecord>
-}
-
 /** The limits of one `PutRecords` request: 500 records, 10 MiB of record sizes. */
 export const batchLimits: BatchLimits = { maxRecords: 500, maxBytes: 10 * 1024 * 1024 }
 
@@ -94,79 +94,36 @@ export const make = (options: { readonly maxRetries: number }) =>
         { discard: true }
       )
 
-    const charge = (stream: string, records: ReadonlyArray<StoredRecord>) =>
+    /** Applies the service's answer to the batch in the cache; returns how many records it accepted. */
+    const settle = (stream: string, records: ReadonlyArray<StoredRecord>, answer: BatchAnswer) =>
       Effect.gen(function* () {
-        const dropped = yield* storage.chargeAttempt(
-          records.map((record) => record.id),
-          maxAttempts
-        )
-        yield* countFor(failedAttempts, stream, records.length)
+        const dropped = yield* storage.settle(answer, maxAttempts)
+        const failed = answer._tag === "Refused" ? records.length : answer.rejected.length
+        yield* countFor(recordsDelivered, stream, records.length - failed)
+        yield* countFor(failedAttempts, stream, failed)
         yield* reportDropped(dropped)
+        return records.length - failed
       })
 
-    /** Applies the service's answer to the batch; returns how many records it accepted. */
-    const settle = (stream: string, records: ReadonlyArray<StoredRecord>, results: ReadonlyArray<EntryResult>) =>
-      Effect.gen(function* () {
-        const accepted = records.filter((_, i) => results[i]!._tag === "Accepted")
-        const rejected = records.filter((_, i) => results[i]!._tag !== "Accepted")
-        yield* accepted.length === records.length
-          ? storage.deleteBatch(records)
-          : storage.delete(accepted.map((record) => record.id))
-        yield* countFor(recordsDelivered, stream, accepted.length)
-        if (rejected.length > 0) {
-          yield* Effect.logDebug(`Kinesis rejected ${rejected.length} of ${records.length} records`)
-          yield* charge(stream, rejected)
-        }
-        return accepted.length
-      })
+    /** What the answer to a batch means for the cache. */
+    const toAnswer = (
+      stream: string,
+      records: ReadonlyArray<StoredRecord>,
+      results: ReadonlyArray<EntryResult> | undefined
+    ): BatchAnswer => {
+      const range = { streamName: stream, firstId: records[0]!.id, lastId: records[records.length - 1]!.id }
+      if (results === undefined) return { _tag: "Refused", ...range }
+      const rejected = records.filter((_, i) => results[i]!._tag !== "Accepted").map((record) => record.id)
+      return { _tag: "Answered", ...range, rejected }
+    }
 
-    // Reading a batch takes a few milliseconds of SQLite work. While a request is in flight the engine
-    // reads the batch that will most likely go next, so that it is at hand when that request goes
-    // out. It is used only if it is still the head of its stream then, and is topped up with what was
-    // recorded since. One at a time: memory holds at most one batch beside the one in flight.
-    const readAhead = yield* Ref.make(Option.none<ReadAhead>())
-
-    /** The batch to send for `stream`: the one read ahead if still valid (topped up), else one read now. */
-    const nextBatch = (stream: string) =>
-      Effect.gen(function* () {
-        const ahead = yield* Ref.getAndSet(readAhead, Option.none())
-        if (Option.isNone(ahead) || ahead.value.stream !== stream) return yield* storage.batch(stream, batchLimits)
-        const { records } = ahead.value
-        const room = {
-          maxRecords: batchLimits.maxRecords - records.length,
-          maxBytes: batchLimits.maxBytes - records.reduce((total, record) => total + record.size, 0)
-        }
-        const rest = yield* storage.continueBatch(stream, records[0]!.id, records[records.length - 1]!.id, room)
-        // None: something older is left (records of the last batch charged, not deleted) or the
-        // cache was cleared since.
-        if (Option.isNone(rest)) return yield* storage.batch(stream, batchLimits)
-        return rest.value.length === 0 ? records : [...records, ...rest.value]
-      })
-
-    /**
-     * Reads ahead the batch of `upNext` (that stream's oldest records; after `sent` if that is the
-     * same stream). It waits for a turn of the event loop first, so that the request goes out before
-     * it. Best effort: a failure leaves nothing read ahead, and the flush reads the batch when due.
-     */
-    const readNext = (upNext: string, sent: ReadonlyArray<StoredRecord>) =>
-      EventLoop.turn.pipe(
-        Effect.zipRight(
-          storage.batch(upNext, batchLimits, upNext === sent[0]!.streamName ? sent[sent.length - 1]!.id : 0)
-        ),
-        Effect.flatMap((records) =>
-          records.length === 0 ? Effect.void : Ref.set(readAhead, Option.some({ stream: upNext, records }))
-        ),
-        Effect.ignore
-      )
-
-    const flushStream = (stream: string, upNext: string) =>
+    const flushStream = (stream: string) =>
       Effect.uninterruptibleMask((restore) =>
         Effect.gen(function* () {
-          const records = yield* nextBatch(stream)
+          const records = yield* storage.batch(stream, batchLimits)
           if (records.length === 0) return 0
-          // The reading ahead gets a fiber of its own; the request stays on this one, where `restore`
-          // lets an interruption of the flush reach it (and abort it).
-          const readingAhead = yield* Effect.fork(Effect.interruptible(readNext(upNext, records)))
+          // Only the wait for the answer can be interrupted (which aborts the request): once an
+          // answer is in, the cache is brought up to date with it.
           const answer = yield* restore(sender.putRecords(stream, records)).pipe(
             Effect.filterOrFail(
               (results) => results.length === records.length,
@@ -177,11 +134,13 @@ export const make = (options: { readonly maxRetries: number }) =>
                   message: `The response has ${results.length} entries for ${records.length} records`
                 })
             ),
-            Effect.either,
-            Effect.onInterrupt(() => Fiber.interrupt(readingAhead))
+            Effect.either
           )
-          yield* Fiber.join(readingAhead)
-          if (answer._tag === "Right") return yield* settle(stream, records, answer.right)
+          if (answer._tag === "Right") {
+            const rejected = answer.right.filter((result) => result._tag !== "Accepted").length
+            if (rejected > 0) yield* Effect.logDebug(`Kinesis rejected ${rejected} of ${records.length} records`)
+            return yield* settle(stream, records, toAnswer(stream, records, answer.right))
+          }
           const error = answer.left
           if (error._tag === "NoResponse") {
             return yield* new KinesisUnknownException({
@@ -191,18 +150,19 @@ export const make = (options: { readonly maxRetries: number }) =>
             })
           }
           yield* Effect.logWarning(`PutRecords failed: ${error.name} (HTTP ${error.status}): ${error.message}`)
-          yield* charge(stream, records)
-          return 0
+          return yield* settle(stream, records, toAnswer(stream, records, undefined))
         }).pipe(Effect.annotateLogs({ stream }))
       )
+
+    /** Set by `shutdown`: a flush in progress starts no further stream. */
+    let stopping = false
 
     const flushAll = Effect.gen(function* () {
       const streams = yield* storage.streams
       let recordsFlushed = 0
-      for (const [index, stream] of streams.entries()) {
-        // Next in this flush, or the first stream for the next one.
-        const upNext = streams[index + 1] ?? streams[0]!
-        recordsFlushed += yield* flushStream(stream, upNext).pipe(
+      for (const stream of streams) {
+        if (stopping) break
+        recordsFlushed += yield* flushStream(stream).pipe(
           Effect.tapError(() =>
             recordsFlushed > 0
               ? Effect.logInfo(`Flush stopped after ${recordsFlushed} records were delivered`)
@@ -225,7 +185,13 @@ export const make = (options: { readonly maxRetries: number }) =>
           ),
           Effect.withSpan("FlushEngine.flush")
         ),
-      awaitIdle: lock.withPermits(1)(Effect.void)
+      // The permit is taken and never given back: no flush can start once this has begun.
+      shutdown: Effect.zipRight(
+        Effect.sync(() => {
+          stopping = true
+        }),
+        lock.take(1)
+      )
     })
   })
 

@@ -40,6 +40,7 @@ import {
   resolveCacheFile,
   resolveOptions
 } from "./KinesisClientConfig.js"
+import * as EventLoop from "./internal/eventLoop.js"
 import { type RecordInput, validate } from "./RecordInput.js"
 import * as RecordSender from "./RecordSender.js"
 import * as RecordStorage from "./RecordStorage.js"
@@ -165,28 +166,44 @@ export const makeWith = <E>(
         )
       })
 
-    const close = Effect.gen(function* () {
-      if (yield* Ref.getAndSet(closed, true)) return yield* finished.await
+    // Close takes the flush permit itself (engine.shutdown), so no request starts once close has
+    // begun; requests in flight finish, and a flush in progress starts no further stream. Whatever
+    // happens while releasing, `finished` opens: a later close, or the scope's finalizer, never hangs.
+    const release = Effect.gen(function* () {
       yield* Ref.set(enabled, false)
+      yield* engine.shutdown
       yield* schedulerLock.withPermits(1)(scheduler.stop)
-      yield* engine.awaitIdle
       yield* Scope.close(resources, Exit.void)
-      yield* finished.open
-    }).pipe(Effect.uninterruptible, Effect.withSpan("KinesisClient.close"))
+    }).pipe(Effect.ensuring(finished.open))
+
+    const close = Effect.flatMap(Ref.getAndSet(closed, true), (wasClosed) =>
+      wasClosed ? finished.await : release
+    ).pipe(Effect.uninterruptible, Effect.withSpan("KinesisClient.close"))
 
     yield* Effect.addFinalizer(() => close)
     yield* schedulerLock.withPermits(1)(scheduler.start)
 
+    // The answer from the cache comes from its actor, which lets the event loop turn on its own.
+    const record = (input: RecordInput) =>
+      Effect.flatMap(Ref.get(enabled), (on) =>
+        on
+          ? Effect.as(Effect.flatMap(answerAfterTurn(validate(input), "failure"), storage.insert), {})
+          : answerAfterTurn(Effect.succeed({}))
+      )
+
+    // A flush turned away because close holds the permit reports the closed client, not a flush in progress.
+    const flush = Effect.flatMap(engine.flush, (data) =>
+      data.flushInProgress ? Effect.as(failIfClosed, data) : Effect.succeed(data)
+    )
+    const failIfClosed = Effect.flatMap(Ref.get(closed), (isClosed) =>
+      isClosed ? Effect.fail(closedError()) : Effect.void
+    )
+
     return KinesisClient.of({
-      record: (input) =>
-        whenOpen(
-          Effect.flatMap(Ref.get(enabled), (on) =>
-            on ? validate(input).pipe(Effect.flatMap(storage.insert), Effect.as({})) : Effect.succeed({})
-          )
-        ),
-      flush: () => whenOpen(engine.flush).pipe(Effect.withSpan("KinesisClient.flush")),
+      record: (input) => answerAfterTurn(whenOpen(record(input)), "failure"),
+      flush: () => answerAfterTurn(whenOpen(flush)).pipe(Effect.withSpan("KinesisClient.flush")),
       clearCache: () =>
-        whenOpen(storage.clear).pipe(
+        answerAfterTurn(whenOpen(storage.clear)).pipe(
           Effect.map((recordsCleared) => ({ recordsCleared })),
           Effect.withSpan("KinesisClient.clearCache")
         ),
@@ -198,6 +215,14 @@ export const makeWith = <E>(
       kinesisClient: sender.sdkClient
     })
   })
+
+/**
+ * Lets the event loop turn before the answer when it came without I/O (a disabled or closed client,
+ * invalid input, a flush already running): a caller that retries in a loop would otherwise hold off
+ * every timer and socket, the answer to the request in flight included.
+ */
+const answerAfterTurn = <A, E>(effect: Effect.Effect<A, E>, on: "always" | "failure" = "always"): Effect.Effect<A, E> =>
+  on === "always" ? Effect.onExit(effect, () => EventLoop.turn) : Effect.tapErrorCause(effect, () => EventLoop.turn)
 
 /** The real storage and sender for a configuration. */
 export const dependencies = (

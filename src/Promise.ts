@@ -20,7 +20,12 @@ import * as Cause from "effect/Cause"
 import type * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as ManagedRuntime from "effect/ManagedRuntime"
-import { type AmplifyKinesisException, isAmplifyKinesisException, KinesisUnknownException } from "./Errors.js"
+import {
+  type AmplifyKinesisException,
+  ClientClosedException,
+  isAmplifyKinesisException,
+  KinesisUnknownException
+} from "./Errors.js"
 import * as KinesisClient from "./KinesisClient.js"
 
 export * from "./Errors.js"
@@ -53,6 +58,17 @@ const toException = (cause: Cause.Cause<unknown>): AmplifyKinesisException => {
 const toResult = <A>(exit: Exit.Exit<A, unknown>): Result<A> =>
   Exit.isSuccess(exit) ? { _tag: "Ok", value: exit.value } : { _tag: "Error", error: toException(exit.cause) }
 
+/** What every call answers once `close()` has begun; after a turn of the event loop, like every answer. */
+const closedResult = (): Promise<Result<never>> =>
+  new Promise((resolve) =>
+    setImmediate(() =>
+      resolve({
+        _tag: "Error",
+        error: new ClientClosedException({ message: "The client is closed", recoverySuggestion: "Create a new client." })
+      })
+    )
+  )
+
 /** A client with a Promise API, the counterpart of Amplify's `AmplifyKinesisClient`. */
 export class AmplifyKinesisClient {
   private constructor(
@@ -74,7 +90,12 @@ export class AmplifyKinesisClient {
     return new AmplifyKinesisClient(runtime, exit.value)
   }
 
+  /** Set by `close()`: the runtime is disposed (or being disposed) and runs nothing more. */
+  private closedState = false
+  private disposed: Promise<void> | undefined
+
   private run<A>(effect: Effect.Effect<A, AmplifyKinesisException>): Promise<Result<A>> {
+    if (this.closedState) return closedResult()
     return this.runtime.runPromiseExit(effect).then(toResult)
   }
 
@@ -95,30 +116,38 @@ export class AmplifyKinesisClient {
 
   /** Resumes collection and automatic flushing. Takes effect at once. */
   enable(): void {
-    this.runtime.runFork(this.client.enable())
+    if (!this.closedState) this.runtime.runFork(this.client.enable())
   }
 
   /** Drops new records and pauses automatic flushing. Takes effect at once. */
   disable(): void {
-    this.runtime.runFork(this.client.disable())
+    if (!this.closedState) this.runtime.runFork(this.client.disable())
   }
 
-  /** Stops flushing, waits for a flush in progress, and releases the cache and the SDK client. */
+  /** Stops flushing, waits for the requests in flight, and releases the cache, the SDK client and the runtime. */
   async close(): Promise<void> {
-    // runPromise would reject with a FiberFailure wrapper; a defect while closing is reported as an
-    // effect-kinesis error like everything else.
-    const exit = await this.runtime.runPromiseExit(this.client.close())
-    if (Exit.isFailure(exit)) throw toException(exit.cause)
+    // runPromiseExit, not runPromise, which would reject with a FiberFailure wrapper; a defect while
+    // closing is reported as an effect-kinesis error like everything else. The runtime is disposed
+    // whatever the outcome; a second close finds it disposed and has nothing more to do.
+    if (this.disposed) return this.disposed
+    this.closedState = true
+    this.disposed = this.runtime
+      .runPromiseExit(this.client.close())
+      .finally(() => this.runtime.dispose())
+      .then((exit) => {
+        if (Exit.isFailure(exit)) throw toException(exit.cause)
+      })
+    return this.disposed
   }
 
   /** Whether records are collected. */
   get isEnabled(): boolean {
-    return this.runtime.runSync(this.client.isEnabled)
+    return !this.closedState && this.runtime.runSync(this.client.isEnabled)
   }
 
   /** Whether the client was closed. */
   get isClosed(): boolean {
-    return this.runtime.runSync(this.client.isClosed)
+    return this.closedState || this.runtime.runSync(this.client.isClosed)
   }
 
   /** The AWS SDK client, for Kinesis calls this library does not cover. */

@@ -43,6 +43,16 @@ export const recordSize = (partitionKey: string, data: Uint8Array): number =>
 const invalid = (message: string, recoverySuggestion: string) =>
   Effect.fail(new KinesisValidationException({ message, recoverySuggestion }))
 
+/** Whether the bytes' buffer was detached: a transferred ArrayBuffer can no longer be read (or sliced). */
+const isDetached = (data: Uint8Array): boolean => {
+  try {
+    data.buffer.slice(0, 0)
+    return false
+  } catch {
+    return true
+  }
+}
+
 const codePointCount = (s: string): number => {
   let count = 0
   for (const _ of s) count++
@@ -64,6 +74,12 @@ export const validate = (input: unknown): Effect.Effect<ValidRecord, KinesisVali
   const { data, partitionKey, streamName } = input as Record<string, unknown>
   if (!(data instanceof Uint8Array)) {
     return invalid("data must be a Uint8Array", "Encode the payload as bytes, e.g. new TextEncoder().encode(text).")
+  }
+  if (isDetached(data)) {
+    return invalid(
+      "data is a view of a detached ArrayBuffer (transferred or resized away): it holds no bytes to store",
+      "Pass the bytes before transferring their buffer, or copy them first."
+    )
   }
   if (typeof partitionKey !== "string") {
     return invalid("partitionKey must be a string", "Pass a partition key of 1 to 256 characters.")
@@ -97,5 +113,6 @@ export const validate = (input: unknown): Effect.Effect<ValidRecord, KinesisVali
       "Split the payload into smaller records."
     )
   }
-  return Effect.succeed({ streamName, partitionKey, data, size })
+  // A copy: the caller may reuse or change its buffer as soon as `record()` is called.
+  return Effect.succeed({ streamName, partitionKey, data: new Uint8Array(data), size })
 }

@@ -71,13 +71,10 @@ export const classifyError = (error: unknown): ServiceError | NoResponse => {
     : new ServiceError({ name, status, message, cause: error })
 }
 
-/** A promise that rejects with the signal's reason once it aborts, and never settles otherwise. */
-const rejectWhenAborted = (signal: AbortSignal): Promise<never> =>
-  new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason), { once: true }))
-
 /**
  * A sender over an existing SDK client. Each call is cut off after `requestTimeout` (counted as no
- * response) and aborted if the calling fiber is interrupted.
+ * response) and aborted if the calling fiber is interrupted. The timer goes as soon as the call
+ * settles, so nothing of a finished request is kept alive for the rest of the timeout.
  */
 export const fromSdkClient = (sdkClient: SdkClient, requestTimeout: Duration.DurationInput): RecordSender => {
   const timeoutMillis = Duration.toMillis(requestTimeout)
@@ -86,19 +83,25 @@ export const fromSdkClient = (sdkClient: SdkClient, requestTimeout: Duration.Dur
     putRecords: (streamName, entries) =>
       Effect.tryPromise({
         try: (signal) => {
-          const timeout = AbortSignal.timeout(timeoutMillis)
-          return Promise.race([
-            sdkClient.send(
-              new PutRecordsCommand({
-                StreamName: streamName,
-                Records: entries.map((entry) => ({ PartitionKey: entry.partitionKey, Data: entry.data }))
-              }),
-              { abortSignal: AbortSignal.any([signal, timeout]) }
-            ),
-            // The SDK looks at the signal only once it sends: a credentials provider that never
-            // settles would otherwise hold the call, the flush and close() forever.
-            rejectWhenAborted(timeout)
-          ])
+          const timeout = new AbortController()
+          let timer: NodeJS.Timeout | undefined
+          // The SDK looks at the signal only once it sends: a credentials provider that never
+          // settles would otherwise hold the call, the flush and close() forever.
+          const timedOut = new Promise<never>((_, reject) => {
+            timer = setTimeout(() => {
+              const reason = new DOMException("The request timed out", "TimeoutError")
+              timeout.abort(reason)
+              reject(reason)
+            }, timeoutMillis)
+          })
+          const sent = sdkClient.send(
+            new PutRecordsCommand({
+              StreamName: streamName,
+              Records: entries.map((entry) => ({ PartitionKey: entry.partitionKey, Data: entry.data }))
+            }),
+            { abortSignal: AbortSignal.any([signal, timeout.signal]) }
+          )
+          return Promise.race([sent, timedOut]).finally(() => clearTimeout(timer))
         },
         catch: classifyError
       }).pipe(

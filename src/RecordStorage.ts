@@ -1,10 +1,12 @@
 /**
- * The durable record cache: a SQLite table of records waiting to be sent, with an exact running
- * count of the bytes it holds.
+ * The durable record cache: a SQLite table of records waiting to be sent, owned by one actor.
  *
- * Concurrent inserts are committed together (group commit): each caller still returns only after
- * its own row is committed, and the cache limit is checked and applied in the same step, so
- * concurrent callers never take the cache over `cacheMaxBytes`.
+ * One fiber owns the database connection and serves a queue of commands in order: inserts, batch
+ * reads, settling an answered batch, clear, status. Inserts waiting together are committed together
+ * (group commit): up to 500 records and 4 MiB of record sizes per transaction, each caller answered
+ * only once its own row is committed. The cache limit and the counts are the actor's own state, so
+ * the limit check and the insert are one step and concurrent callers never take the cache over
+ * `cacheMaxBytes`.
  *
  * @since 0.1.0
  */
@@ -12,13 +14,14 @@
 import * as os from "node:os"
 import * as path from "node:path"
 import type { SqlError } from "@effect/sql/SqlError"
-import type * as Statement from "@effect/sql/Statement"
-import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as FiberId from "effect/FiberId"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import { KinesisLimitExceededException, KinesisStorageException } from "./Errors.js"
 import * as Database from "./internal/database.js"
@@ -42,10 +45,35 @@ export interface BatchLimits {
   readonly maxBytes: number
 }
 
+/**
+ * What the service said of a batch: the records of `streamName` from `firstId` to `lastId`, as
+ * `batch` returned them. `Answered`: every record was accepted but those in `rejected` (ids);
+ * `Refused`: the request was refused as a whole.
+ */
+export type BatchAnswer =
+  | {
+      readonly _tag: "Answered"
+      readonly streamName: string
+      readonly firstId: number
+      readonly lastId: number
+      readonly rejected: ReadonlyArray<number>
+    }
+  | { readonly _tag: "Refused"; readonly streamName: string; readonly firstId: number; readonly lastId: number }
+
 /** The records that reached their attempt limit and were dropped, by stream. */
 export interface DroppedRecords {
   readonly count: number
   readonly byStream: ReadonlyMap<string, number>
+}
+
+/** How much the cache holds. */
+export interface CacheStatus {
+  /** Records in the cache. */
+  readonly records: number
+  /** The sum of their sizes: what the cache limit is checked against. */
+  readonly bytes: number
+  /** When the oldest cached record was stored (epoch milliseconds); undefined when the cache is empty. */
+  readonly oldestCreatedAt: number | undefined
 }
 
 /** The record cache service. Every operation fails only with `KinesisStorageException` (and the cache limit). */
@@ -54,48 +82,22 @@ export interface RecordStorage {
   readonly insert: (record: ValidRecord) => Effect.Effect<void, KinesisLimitExceededException | KinesisStorageException>
   /** The names of the streams that have cached records, in name order. */
   readonly streams: Effect.Effect<ReadonlyArray<string>, KinesisStorageException>
-  /**
-   * The oldest records of one stream, in insertion order: the longest prefix within `limits`. With
-   * `afterId`, the oldest of those recorded after that record.
-   */
+  /** The oldest records of one stream, in insertion order: the longest prefix within `limits`. */
   readonly batch: (
     streamName: string,
-    limits: BatchLimits,
-    afterId?: number
+    limits: BatchLimits
   ) => Effect.Effect<ReadonlyArray<StoredRecord>, KinesisStorageException>
   /**
-   * The rest of a batch read earlier, from record `firstId` to record `lastId` of one stream: if
-   * `firstId` is still the stream's oldest record, the records after `lastId` within `limits`
-   * (maybe none); `None` if the stream's oldest record is another one now. Check and read are one
-   * step: nothing changes the cache in between.
+   * Brings the cache up to date with the answer to a batch: deletes what was accepted, charges one
+   * failed attempt to what was not, and drops the records whose failed attempts reach `maxAttempts`.
+   * Records accepted but not deleted (the delete failed, say on a full disk) are never handed out by
+   * `batch` again and are deleted once the database allows.
    */
-  readonly continueBatch: (
-    streamName: string,
-    firstId: number,
-    lastId: number,
-    limits: BatchLimits
-  ) => Effect.Effect<Option.Option<ReadonlyArray<StoredRecord>>, KinesisStorageException>
-  /** Deletes records by id; returns how many were deleted. */
-  readonly delete: (ids: ReadonlyArray<number>) => Effect.Effect<number, KinesisStorageException>
-  /**
-   * Deletes a whole batch, as `batch` returned it, in one ranged statement; returns how many
-   * records were deleted (fewer if some were cleared meanwhile).
-   */
-  readonly deleteBatch: (records: ReadonlyArray<StoredRecord>) => Effect.Effect<number, KinesisStorageException>
-  /**
-   * Charges one failed attempt to each record; a record whose failed attempts reach `maxAttempts`
-   * is deleted and reported.
-   */
-  readonly chargeAttempt: (
-    ids: ReadonlyArray<number>,
-    maxAttempts: number
-  ) => Effect.Effect<DroppedRecords, KinesisStorageException>
+  readonly settle: (answer: BatchAnswer, maxAttempts: number) => Effect.Effect<DroppedRecords, KinesisStorageException>
   /** Deletes every cached record in one transaction; returns how many there were. */
   readonly clear: Effect.Effect<number, KinesisStorageException>
-  /** The sum of the sizes of the cached records. */
-  readonly cachedBytes: Effect.Effect<number>
-  /** How many records are cached. */
-  readonly count: Effect.Effect<number, KinesisStorageException>
+  /** How many records and bytes are cached, and since when. */
+  readonly status: Effect.Effect<CacheStatus, KinesisStorageException>
 }
 
 /** The `RecordStorage` service tag. */
@@ -124,17 +126,29 @@ export const defaultStoragePath = (): string => {
 export const cacheFilename = (storagePath: string, region: string): string =>
   path.join(storagePath, `kinesis-records-${region.replace(/[^a-zA-Z0-9_-]/g, "_")}.db`)
 
-/** An insert waiting for the group commit that will take it, and how to wake its caller. */
-interface PendingInsert {
-  readonly record: ValidRecord
-  readonly resume: (outcome: Effect.Effect<void, KinesisLimitExceededException | KinesisStorageException>) => void
-}
+type InsertError = KinesisLimitExceededException | KinesisStorageException
 
-/** How long a burst of inserts may keep the event loop from a turn (timers, sockets). */
+/** A command of the actor's queue. */
+type Command =
+  | { readonly _tag: "Insert"; readonly record: ValidRecord; readonly done: Deferred.Deferred<void, InsertError> }
+  | {
+      readonly _tag: "Run"
+      readonly run: Effect.Effect<void>
+      readonly refuse: (error: KinesisStorageException) => void
+    }
+  | { readonly _tag: "Stop" }
+
+/** How many commands the actor takes at once, and so how many inserts one group commit holds at most. */
+const maxGroupSize = 500
+
+/** How many bytes of record sizes one group commit holds at most (a single larger record goes alone). */
+const maxGroupBytes = 4 * 1024 * 1024
+
+/** How long the actor may keep the event loop from a turn (timers, sockets) when it runs in the caller's thread. */
 const eventLoopTurnMillis = 10
 
-/** How many inserts one group commit takes at most. */
-const maxGroupSize = 500
+/** Free pages given back to the file system in one step, so that no step holds the actor for long. */
+const vacuumStepPages = 1024
 
 /**
  * A group is written as multi-row INSERTs of these sizes (largest first), so that only a handful of
@@ -154,359 +168,400 @@ const insertStatements = new Map(
   ])
 )
 
+const statements = {
+  totals: "SELECT COUNT(*) AS records, COALESCE(SUM(size), 0) AS bytes FROM records",
+  oldest: "SELECT created_at FROM records ORDER BY id LIMIT 1",
+  // A skip scan over the index: one probe per stream rather than a pass over every record.
+  streams: `WITH RECURSIVE next(name) AS (
+      SELECT MIN(stream_name) FROM records
+      UNION ALL
+      SELECT (SELECT MIN(stream_name) FROM records WHERE stream_name > next.name) FROM next WHERE next.name IS NOT NULL
+    )
+    SELECT name FROM next WHERE name IS NOT NULL`,
+  // Reads only the covering index (stream_name, id, size).
+  sizes: "SELECT id, size FROM records WHERE stream_name = ? ORDER BY id LIMIT ?",
+  rows: `SELECT id, partition_key, data, size, retry_count FROM records
+    WHERE stream_name = ? AND id BETWEEN ? AND ? ORDER BY id`,
+  deleteRange: "DELETE FROM records WHERE stream_name = ? AND id BETWEEN ? AND ? RETURNING size",
+  deleteRangeExcept: `DELETE FROM records WHERE stream_name = ? AND id BETWEEN ? AND ?
+    AND id NOT IN (SELECT value FROM json_each(?)) RETURNING size`,
+  deleteIds: "DELETE FROM records WHERE id IN (SELECT value FROM json_each(?)) RETURNING size",
+  idsInRange: "SELECT id FROM records WHERE stream_name = ? AND id BETWEEN ? AND ?",
+  chargeRange: `UPDATE records SET retry_count = retry_count + 1
+    WHERE stream_name = ? AND id BETWEEN ? AND ? RETURNING id, retry_count`,
+  chargeIds: `UPDATE records SET retry_count = retry_count + 1
+    WHERE id IN (SELECT value FROM json_each(?)) RETURNING id, retry_count`,
+  dropIds: "DELETE FROM records WHERE id IN (SELECT value FROM json_each(?)) RETURNING stream_name, size",
+  clear: "DELETE FROM records",
+  pages: `SELECT (SELECT freelist_count FROM pragma_freelist_count()) AS free,
+    (SELECT page_count FROM pragma_page_count()) AS total`,
+  vacuumStep: `PRAGMA incremental_vacuum(${vacuumStepPages})`
+} as const
+
 interface RecordRow {
   readonly id: number
-  readonly stream_name: string
   readonly partition_key: string
   readonly data: Uint8Array
   readonly size: number
   readonly retry_count: number
 }
 
-const toStored = (row: RecordRow): StoredRecord => ({
-  id: row.id,
-  streamName: row.stream_name,
-  partitionKey: row.partition_key,
-  data: row.data,
-  size: row.size,
-  retryCount: row.retry_count
-})
-
-const failed = (operation: string) => (cause: SqlError) =>
-  new KinesisStorageException({ message: `The cache database failed to ${operation}`, cause })
+const noneDropped: DroppedRecords = { count: 0, byStream: new Map() }
 
 const sumSizes = (rows: ReadonlyArray<{ readonly size: number }>): number =>
   rows.reduce((total, row) => total + row.size, 0)
 
-/** Builds the cache over an open database; the connection is held as long as the scope. */
+/** Builds the cache over an open database; the actor and its connection live as long as the scope. */
 export const make = (
   options: RecordStorageOptions
 ): Effect.Effect<RecordStorage, KinesisStorageException, Scope.Scope> =>
   Effect.gen(function* () {
-    const sql = yield* Database.open(options.filename)
-    // The cache owns its connection for its whole life and runs every statement on it directly, under
-    // `lock`. Going through `sql` per statement costs a span, a scope and a semaphore round each time,
-    // which more than doubled the cost of committing one record (see docs/performance.md).
-    const connection = yield* sql.reserve.pipe(Effect.mapError(failed("open the cache")))
-    // One statement or transaction at a time; every change of the row set also runs under it, so
-    // `bytes` always equals the sum of the sizes in the table. The guarded work is short and
-    // synchronous, so it runs uninterruptibly, waiting included.
-    const lock = yield* Effect.makeSemaphore(1)
-    const locked = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
-      Effect.uninterruptible(lock.withPermits(1)(effect))
+    const database = yield* Database.open(options.filename)
+    const connection = database.connection
+    const run = <A extends object>(sql: string, params: ReadonlyArray<unknown> = []) =>
+      connection.execute(sql, params, undefined) as Effect.Effect<ReadonlyArray<A>, SqlError>
 
-    /** Runs one statement on the connection; the caller holds `lock`. */
-    const run = <A extends object>(statement: Statement.Statement<A>): Effect.Effect<ReadonlyArray<A>, SqlError> =>
-      Effect.suspend(() => {
-        const [text, params] = statement.compile()
-        return connection.execute(text, params, undefined)
-      })
-
-    /** Runs `effect` in one transaction: committed if it succeeds, rolled back otherwise. The caller holds `lock`. */
+    /** Runs `effect` in one transaction: committed if it succeeds, rolled back otherwise. */
     const transaction = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E | SqlError> =>
       Effect.zipRight(connection.executeRaw("BEGIN", []), effect).pipe(
         Effect.zipLeft(connection.executeRaw("COMMIT", [])),
-        Effect.onError(() => Effect.ignore(connection.executeRaw("ROLLBACK", []))),
-        Effect.uninterruptible
+        Effect.onError(() => Effect.ignore(connection.executeRaw("ROLLBACK", [])))
       )
 
-    const sumAll = run(sql<{ bytes: number }>`SELECT COALESCE(SUM(size), 0) AS bytes FROM records`).pipe(
-      Effect.map(([totals]) => totals?.bytes ?? 0)
+    // The actor's own state. Only the actor fiber changes it, so it always matches the table.
+    const [totals] = yield* run<{ records: number; bytes: number }>(statements.totals).pipe(
+      Effect.mapError(database.failure("read the cache size"))
     )
-    let bytes = yield* sumAll.pipe(Effect.mapError(failed("read the cache size")))
+    let records = totals?.records ?? 0
+    let bytes = totals?.bytes ?? 0
+    /** Records the service accepted whose delete failed: never sent again, deleted when the database allows. */
+    let undeleted = new Set<number>()
+    let lastTurn = yield* Clock.currentTimeMillis
 
-    const idList = (ids: ReadonlyArray<number>) => JSON.stringify(ids)
+    const storageError = database.failure
 
-    const deleteIds = (ids: ReadonlyArray<number>) =>
-      run(sql<{ stream_name: string; size: number }>`
-        DELETE FROM records WHERE id IN (SELECT value FROM json_each(${idList(ids)}))
-        RETURNING stream_name, size`)
-
-    type InsertOutcome = Effect.Effect<void, KinesisLimitExceededException | KinesisStorageException>
+    // ---- inserts -------------------------------------------------------------------------------
 
     /** Writes the rows of one group: one multi-row INSERT, or a few of them in one transaction. */
-    const writeRows = (group: ReadonlyArray<PendingInsert>, createdAt: number): Effect.Effect<unknown, SqlError> => {
-      const statements: Array<Effect.Effect<unknown, SqlError>> = []
+    const writeRows = (group: ReadonlyArray<ValidRecord>, createdAt: number): Effect.Effect<unknown, SqlError> => {
+      const writes: Array<Effect.Effect<unknown, SqlError>> = []
       let offset = 0
       for (const rows of chunkSizes) {
         while (group.length - offset >= rows) {
           const params: Array<unknown> = new Array(rows * columnsPerRow)
           for (let row = 0, at = 0; row < rows; row++) {
-            const { record } = group[offset + row]!
+            const record = group[offset + row]!
             params[at++] = record.streamName
             params[at++] = record.partitionKey
             params[at++] = record.data
             params[at++] = record.size
             params[at++] = createdAt
           }
-          statements.push(connection.execute(insertStatements.get(rows)!, params, undefined))
+          writes.push(connection.execute(insertStatements.get(rows)!, params, undefined))
           offset += rows
         }
       }
-      return statements.length === 1 ? statements[0]! : transaction(Effect.all(statements, { discard: true }))
+      return writes.length === 1 ? writes[0]! : transaction(Effect.all(writes, { discard: true }))
     }
 
-    /**
-     * Commits one group (the caller holds `lock`): takes the records that fit under the limit, in
-     * order, writes them in one transaction, then wakes every caller of the group with its outcome.
-     */
-    const commitGroup = (group: ReadonlyArray<PendingInsert>): Effect.Effect<void> =>
-      Effect.suspend(() => {
-        const accepted: Array<PendingInsert> = []
-        let budget = options.cacheMaxBytes - bytes
-        for (const pending of group) {
-          if (pending.record.size <= budget) {
-            accepted.push(pending)
-            budget -= pending.record.size
-          } else {
-            pending.resume(
-              Effect.fail(
-                new KinesisLimitExceededException({
-                  message: `The cache holds ${options.cacheMaxBytes - budget} of ${options.cacheMaxBytes} bytes; a record of ${pending.record.size} bytes does not fit`,
-                  recoverySuggestion: "Call flush() or clearCache() to make room, or raise cacheMaxBytes."
-                })
-              )
-            )
-          }
-        }
-        if (accepted.length === 0) return Effect.void
-        return Effect.flatMap(Clock.currentTimeMillis, (createdAt) => writeRows(accepted, createdAt)).pipe(
-          Effect.matchCause({
-            onFailure: (cause) => {
-              const error: InsertOutcome = Effect.fail(
-                new KinesisStorageException({
-                  message: "The cache database failed to store the record",
-                  cause: Cause.squash(cause)
-                })
-              )
-              for (const pending of accepted) pending.resume(error)
-            },
-            onSuccess: () => {
-              for (const pending of accepted) bytes += pending.record.size
-              for (const pending of accepted) pending.resume(Effect.void)
-            }
-          })
-        )
+    const limitExceeded = (size: number) =>
+      new KinesisLimitExceededException({
+        message: `The cache holds ${bytes} of ${options.cacheMaxBytes} bytes; a record of ${size} bytes does not fit`,
+        recoverySuggestion: "Call flush() or clearCache() to make room, or raise cacheMaxBytes."
       })
 
-    // Group commit without a writer fiber: the first caller to find no commit under way leads one.
-    // It yields once, so that callers running concurrently can join, then takes the lock and commits
-    // every waiting insert, 500 at a time, until none is left. The others wait for it to wake them.
-    // A lone caller pays for one yield and one single-row INSERT. The yield comes before the lock:
-    // callers woken by one commit come back as the next group, and a flush already waiting for the
-    // lock (to read or delete a batch) goes before that group rather than after it.
-    let pending: Array<PendingInsert> = []
-    let leading = false
-    const notLeading = yield* Effect.makeLatch(true)
+    /** Commits one group (records that fit under the limit, in order) and answers each caller. */
+    const commitGroup = (group: ReadonlyArray<Extract<Command, { _tag: "Insert" }>>): Effect.Effect<void> =>
+      Effect.gen(function* () {
+        const accepted: Array<Extract<Command, { _tag: "Insert" }>> = []
+        let budget = options.cacheMaxBytes - bytes
+        for (const insert of group) {
+          if (insert.record.size <= budget) {
+            accepted.push(insert)
+            budget -= insert.record.size
+          } else {
+            Deferred.unsafeDone(insert.done, Exit.fail(limitExceeded(insert.record.size)))
+          }
+        }
+        if (accepted.length === 0) return
+        const createdAt = yield* Clock.currentTimeMillis
+        const written = yield* Effect.exit(
+          guarded(
+            "store the record",
+            writeRows(
+              accepted.map((insert) => insert.record),
+              createdAt
+            )
+          )
+        )
+        if (Exit.isSuccess(written)) {
+          records += accepted.length
+          bytes += sumSizes(accepted.map((insert) => insert.record))
+        }
+        const outcome: Exit.Exit<void, InsertError> = Exit.isSuccess(written) ? Exit.void : written
+        for (const insert of accepted) Deferred.unsafeDone(insert.done, outcome)
+      })
 
-    const drain: Effect.Effect<void> = Effect.suspend(() => {
-      if (pending.length === 0) {
-        leading = false
-        notLeading.unsafeOpen()
-        return Effect.void
-      }
-      const group = pending.length <= maxGroupSize ? pending : pending.slice(0, maxGroupSize)
-      pending = pending.length <= maxGroupSize ? [] : pending.slice(maxGroupSize)
-      return Effect.zipRight(commitGroup(group), drain)
+    /** Commits a run of inserts in groups of at most `maxGroupBytes` (a larger record alone). */
+    const commitInserts = (inserts: ReadonlyArray<Extract<Command, { _tag: "Insert" }>>): Effect.Effect<void> =>
+      Effect.gen(function* () {
+        let group: Array<Extract<Command, { _tag: "Insert" }>> = []
+        let groupBytes = 0
+        for (const insert of inserts) {
+          if (group.length > 0 && groupBytes + insert.record.size > maxGroupBytes) {
+            yield* commitGroup(group)
+            yield* letEventLoopTurn
+            group = []
+            groupBytes = 0
+          }
+          group.push(insert)
+          groupBytes += insert.record.size
+        }
+        if (group.length > 0) yield* commitGroup(group)
+      })
+
+    // ---- failures ------------------------------------------------------------------------------
+
+    /** Set once a statement finds the file corrupt: from then on every command fails at once with it. */
+    let broken: KinesisStorageException | undefined
+
+    /** Runs the work of one command; maps its failure, and notes a corrupt file. */
+    const guarded = <A>(operation: string, work: Effect.Effect<A, SqlError>): Effect.Effect<A, KinesisStorageException> =>
+      Effect.suspend(() =>
+        broken
+          ? Effect.fail(broken)
+          : Effect.mapError(work, (error) => {
+              if (!Database.isCorrupt(error)) return storageError(operation)(error)
+              broken = database.corrupt(error)
+              return broken
+            })
+      )
+
+    // ---- the rest of the commands ----------------------------------------------------------------
+
+    const retryUndeleted = Effect.suspend(() => {
+      if (undeleted.size === 0) return Effect.void
+      return run<{ size: number }>(statements.deleteIds, [JSON.stringify([...undeleted])]).pipe(
+        Effect.tap((deleted) =>
+          Effect.sync(() => {
+            records -= deleted.length
+            bytes -= sumSizes(deleted)
+            undeleted = new Set()
+          })
+        ),
+        Effect.ignore
+      )
     })
 
-    // Effect runs ready fibers on microtasks, and callers recording in a loop always have one ready:
-    // left alone, a burst of `record` calls would hold off timers and sockets (the automatic flush, the
-    // answer to a request in flight) until it ends. So once the event loop has not had a turn for
-    // `eventLoopTurnMillis`, the leader yields to it instead (setImmediate).
-    let lastTurn = yield* Clock.currentTimeMillis
-    const eventLoopTurn = EventLoop.turn.pipe(
-      Effect.zipRight(Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sync(() => (lastTurn = now))))
-    )
-    const letOthersJoin = Effect.flatMap(Clock.currentTimeMillis, (now) =>
-      now - lastTurn >= eventLoopTurnMillis ? eventLoopTurn : Effect.yieldNow()
-    )
-    const lead = Effect.zipRight(letOthersJoin, locked(drain))
-
-    let open = true
-    // On close: refuse new inserts, then wait until the commit under way (if any) has taken every
-    // waiting insert, so that no caller is left hanging and none is told its record was stored when
-    // it was not.
-    yield* Effect.addFinalizer(() =>
-      Effect.sync(() => {
-        open = false
-      }).pipe(Effect.zipRight(notLeading.await))
+    const listStreams = retryUndeleted.pipe(
+      Effect.zipRight(run<{ name: string }>(statements.streams)),
+      Effect.map((rows) => rows.map((row) => row.name))
     )
 
-    const closed = Effect.fail(new KinesisStorageException({ message: "The cache database is closed" }))
-
-    // Deciding whether to lead or to join a running commit, and joining it, happen in one synchronous
-    // step (the register callback), so no commit can finish in between and leave a follower behind.
-    // Uninterruptible as a whole: a leader interrupted before it took the lock would strand every
-    // insert queued behind it, and a record handed to a commit is stored whether or not its caller waits.
-    const insert: RecordStorage["insert"] = (record) =>
-      Effect.async<void, KinesisLimitExceededException | KinesisStorageException>((resume) => {
-        if (!open) return resume(closed)
-        if (leading) {
-          pending.push({ record, resume })
-          return
-        }
-        leading = true
-        notLeading.unsafeClose()
-        let outcome: InsertOutcome = Effect.void
-        pending.push({
-          record,
-          resume: (result) => {
-            outcome = result
-          }
-        })
-        resume(
-          Effect.zipRight(
-            lead,
-            Effect.suspend(() => outcome)
-          )
-        )
-      }).pipe(Effect.uninterruptible)
-
-    const streams = run(sql<{ name: string }>`
-      WITH RECURSIVE next(name) AS (
-        SELECT MIN(stream_name) FROM records
-        UNION ALL
-        SELECT (SELECT MIN(stream_name) FROM records WHERE stream_name > next.name) FROM next WHERE next.name IS NOT NULL
-      )
-      SELECT name FROM next WHERE name IS NOT NULL`).pipe(
-      locked,
-      Effect.map((rows) => rows.map((row) => row.name)),
-      Effect.mapError(failed("list the streams")),
-      Effect.withSpan("RecordStorage.streams")
-    )
-
-    /** Reads a batch (see `batch`); the caller holds `lock`. */
-    const readBatch = (streamName: string, limits: BatchLimits, afterId: number) =>
+    const readBatch = (streamName: string, limits: BatchLimits) =>
       Effect.gen(function* () {
-        const sizes = yield* run(sql<{ id: number; size: number }>`
-          SELECT id, size FROM records WHERE stream_name = ${streamName} AND id > ${afterId}
-          ORDER BY id LIMIT ${limits.maxRecords}`)
+        const sizes = yield* run<{ id: number; size: number }>(statements.sizes, [
+          streamName,
+          limits.maxRecords + undeleted.size
+        ])
         let total = 0
         let taken = 0
-        for (const { size } of sizes) {
-          if (total + size > limits.maxBytes) break
+        let last: number | undefined
+        for (const { id, size } of sizes) {
+          if (undeleted.has(id)) continue
+          if (taken === limits.maxRecords || total + size > limits.maxBytes) break
           total += size
           taken++
+          last = id
         }
-        if (taken === 0) return []
-        const rows = yield* run(sql<RecordRow>`
-          SELECT id, stream_name, partition_key, data, size, retry_count FROM records
-          WHERE stream_name = ${streamName} AND id > ${afterId} AND id <= ${sizes[taken - 1]!.id}
-          ORDER BY id LIMIT ${taken}`)
-        return rows.map(toStored)
+        if (last === undefined) return []
+        const rows = yield* run<RecordRow>(statements.rows, [streamName, sizes[0]!.id, last])
+        return rows
+          .filter((row) => !undeleted.has(row.id))
+          .map(
+            (row): StoredRecord => ({
+              id: row.id,
+              streamName,
+              partitionKey: row.partition_key,
+              data: row.data,
+              size: row.size,
+              retryCount: row.retry_count
+            })
+          )
       })
 
-    const batch: RecordStorage["batch"] = (streamName, limits, afterId = 0) =>
-      readBatch(streamName, limits, afterId).pipe(
-        locked,
-        Effect.mapError(failed("read a batch")),
-        Effect.withSpan("RecordStorage.batch")
+    /** Adds one failed attempt to the charged rows; deletes those that reached `maxAttempts`. */
+    const charge = (charged: Effect.Effect<ReadonlyArray<{ id: number; retry_count: number }>, SqlError>, maxAttempts: number) =>
+      transaction(
+        Effect.gen(function* () {
+          const spent = (yield* charged).filter((row) => row.retry_count >= maxAttempts).map((row) => row.id)
+          if (spent.length === 0) return noneDropped
+          const dropped = yield* run<{ stream_name: string; size: number }>(statements.dropIds, [JSON.stringify(spent)])
+          records -= dropped.length
+          bytes -= sumSizes(dropped)
+          const byStream = new Map<string, number>()
+          for (const { stream_name } of dropped) byStream.set(stream_name, (byStream.get(stream_name) ?? 0) + 1)
+          return { count: dropped.length, byStream }
+        })
       )
 
-    const continueBatch: RecordStorage["continueBatch"] = (streamName, firstId, lastId, limits) =>
-      Effect.gen(function* () {
-        const [oldest] = yield* run(sql<{ id: number | null }>`
-          SELECT MIN(id) AS id FROM records WHERE stream_name = ${streamName}`)
-        if (oldest?.id !== firstId) return Option.none()
-        return Option.some(yield* readBatch(streamName, limits, lastId))
-      }).pipe(locked, Effect.mapError(failed("read a batch")), Effect.withSpan("RecordStorage.continueBatch"))
-
-    const deleteRecords: RecordStorage["delete"] = (ids) =>
-      ids.length === 0
-        ? Effect.succeed(0)
-        : deleteIds(ids).pipe(
-            Effect.tap((rows) => {
-              bytes -= sumSizes(rows)
-            }),
-            Effect.map((rows) => rows.length),
-            locked,
-            Effect.mapError(failed("delete records")),
-            Effect.withSpan("RecordStorage.delete")
+    /**
+     * Deletes what the service accepted. It runs on its own, before anything is charged: a delivered
+     * record must not come back because a later statement failed. If the delete fails, the accepted
+     * ids are remembered so that no batch hands them out again.
+     */
+    const deleteAccepted = (answer: Extract<BatchAnswer, { _tag: "Answered" }>) => {
+      const range = [answer.streamName, answer.firstId, answer.lastId]
+      const rejected = JSON.stringify(answer.rejected)
+      const deleting =
+        answer.rejected.length === 0
+          ? run<{ size: number }>(statements.deleteRange, range)
+          : run<{ size: number }>(statements.deleteRangeExcept, [...range, rejected])
+      return deleting.pipe(
+        Effect.tap((deleted) =>
+          Effect.sync(() => {
+            records -= deleted.length
+            bytes -= sumSizes(deleted)
+          })
+        ),
+        Effect.tapError(() =>
+          run<{ id: number }>(statements.idsInRange, range).pipe(
+            Effect.tap((rows) =>
+              Effect.sync(() => {
+                const kept = new Set(answer.rejected)
+                for (const { id } of rows) if (!kept.has(id)) undeleted.add(id)
+              })
+            ),
+            Effect.ignore
           )
-
-    // A batch is every record of its stream from its first id to its last, and ids only grow, so a
-    // ranged delete takes exactly the batch: cheaper than a list of ids, and it returns no rows. A
-    // count other than the batch's means `clear` ran since the batch was read; the bytes are then
-    // summed afresh rather than guessed.
-    const deleteBatch: RecordStorage["deleteBatch"] = (records) => {
-      const first = records[0]
-      const last = records[records.length - 1]
-      if (first === undefined || last === undefined) return Effect.succeed(0)
-      return connection
-        .executeRaw("DELETE FROM records WHERE stream_name = ? AND id BETWEEN ? AND ?", [
-          first.streamName,
-          first.id,
-          last.id
-        ])
-        .pipe(
-          Effect.map((result) => (result as { readonly changes: number }).changes),
-          Effect.tap((deleted) =>
-            deleted === records.length
-              ? Effect.sync(() => {
-                  bytes -= sumSizes(records)
-                })
-              : Effect.map(sumAll, (total) => {
-                  bytes = total
-                })
-          ),
-          locked,
-          Effect.mapError(failed("delete records")),
-          Effect.withSpan("RecordStorage.deleteBatch")
         )
+      )
     }
 
-    const chargeAttempt: RecordStorage["chargeAttempt"] = (ids, maxAttempts) =>
-      ids.length === 0
-        ? Effect.succeed({ count: 0, byStream: new Map() })
-        : transaction(
-            Effect.gen(function* () {
-              const charged = yield* run(sql<{ id: number; retry_count: number }>`
-                UPDATE records SET retry_count = retry_count + 1
-                WHERE id IN (SELECT value FROM json_each(${idList(ids)}))
-                RETURNING id, retry_count`)
-              const spent = charged.filter((row) => row.retry_count >= maxAttempts).map((row) => row.id)
-              return spent.length === 0 ? [] : yield* deleteIds(spent)
-            })
-          ).pipe(
-            Effect.map((dropped) => {
-              bytes -= sumSizes(dropped)
-              const byStream = new Map<string, number>()
-              for (const { stream_name } of dropped) byStream.set(stream_name, (byStream.get(stream_name) ?? 0) + 1)
-              return { count: dropped.length, byStream }
-            }),
-            locked,
-            Effect.mapError(failed("charge a failed attempt")),
-            Effect.withSpan("RecordStorage.chargeAttempt")
-          )
+    const settleAnswer = (answer: BatchAnswer, maxAttempts: number) =>
+      Effect.gen(function* () {
+        if (answer._tag === "Refused") {
+          const range = [answer.streamName, answer.firstId, answer.lastId]
+          return yield* charge(run(statements.chargeRange, range), maxAttempts)
+        }
+        yield* deleteAccepted(answer)
+        if (answer.rejected.length === 0) return noneDropped
+        return yield* charge(run(statements.chargeIds, [JSON.stringify(answer.rejected)]), maxAttempts)
+      })
 
-    const clear = connection.executeRaw("DELETE FROM records", []).pipe(
+    const clearAll = connection.executeRaw(statements.clear, []).pipe(
       Effect.map((result) => {
+        const cleared = (result as { readonly changes: number }).changes
+        records = 0
         bytes = 0
-        return (result as { readonly changes: number }).changes
-      }),
-      locked,
-      Effect.mapError(failed("clear the cache")),
-      Effect.withSpan("RecordStorage.clear")
+        undeleted = new Set()
+        return cleared
+      })
     )
 
-    const count = run(sql<{ count: number }>`SELECT COUNT(*) AS count FROM records`).pipe(
-      locked,
-      Effect.map(([row]) => row?.count ?? 0),
-      Effect.mapError(failed("count the records"))
+    const readStatus = Effect.map(
+      run<{ created_at: number }>(statements.oldest),
+      ([oldest]): CacheStatus => ({ records, bytes, oldestCreatedAt: oldest?.created_at })
+    )
+
+    /**
+     * Gives freed pages back to the file system, a step at a time, once the cache has shrunk: when it
+     * is empty, or when free pages are over a quarter of the file. Best effort.
+     */
+    const shrink = Effect.gen(function* () {
+      const [pages] = yield* run<{ free: number; total: number }>(statements.pages)
+      if (pages === undefined || pages.free < vacuumStepPages / 4) return
+      if (records > 0 && pages.free * 4 < pages.total) return
+      yield* run(statements.vacuumStep)
+    }).pipe(Effect.ignore)
+
+    // ---- the actor ------------------------------------------------------------------------------
+
+    /** Lets the event loop run when the actor has kept it waiting for `eventLoopTurnMillis`. */
+    const letEventLoopTurn = Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      now - lastTurn < eventLoopTurnMillis
+        ? Effect.void
+        : Effect.zipRight(
+            EventLoop.turn,
+            Effect.flatMap(Clock.currentTimeMillis, (after) => Effect.sync(() => (lastTurn = after)))
+          )
+    )
+
+    const mailbox = yield* Queue.unbounded<Command>()
+
+    /** Serves commands in order until `Stop`: consecutive inserts are committed together. */
+    const serve: Effect.Effect<void> = Effect.gen(function* () {
+      for (;;) {
+        const commands = yield* Queue.takeBetween(mailbox, 1, maxGroupSize)
+        let inserts: Array<Extract<Command, { _tag: "Insert" }>> = []
+        for (const command of commands) {
+          if (command._tag === "Insert") {
+            inserts.push(command)
+            continue
+          }
+          if (inserts.length > 0) yield* commitInserts(inserts)
+          inserts = []
+          if (command._tag === "Stop") return
+          yield* command.run
+        }
+        if (inserts.length > 0) yield* commitInserts(inserts)
+        yield* letEventLoopTurn
+      }
+    })
+
+    let open = true
+    const closed = () => new KinesisStorageException({ message: "The cache database is closed" })
+
+    /** Queues a command, or fails at once when the cache is closing. One synchronous step. */
+    const submit = <A, E>(make: (done: Deferred.Deferred<A, E>) => Command): Effect.Effect<A, E | KinesisStorageException> =>
+      Effect.suspend((): Effect.Effect<A, E | KinesisStorageException> => {
+        if (!open) return Effect.fail(closed())
+        const done = Deferred.unsafeMake<A, E>(FiberId.none)
+        Queue.unsafeOffer(mailbox, make(done))
+        return Deferred.await(done)
+      })
+
+    /** Runs `work` on the actor, after every command queued before it. */
+    const command = <A>(operation: string, work: Effect.Effect<A, SqlError>): Effect.Effect<A, KinesisStorageException> =>
+      submit<A, KinesisStorageException>((done) => ({
+        _tag: "Run",
+        run: Effect.asVoid(Deferred.complete(done, guarded(operation, work))),
+        refuse: (error) => Deferred.unsafeDone(done, Exit.fail(error))
+      }))
+
+    // If the actor ever stopped on a defect, nothing may wait for it: every queued command is failed.
+    const failQueued = Effect.suspend(() => {
+      open = false
+      return Effect.map(Queue.takeAll(mailbox), (left) => {
+        for (const queued of left) {
+          if (queued._tag === "Insert") Deferred.unsafeDone(queued.done, Exit.fail(closed()))
+          if (queued._tag === "Run") queued.refuse(closed())
+        }
+      })
+    })
+    const actor = yield* Effect.forkDaemon(Effect.ensuring(serve, failQueued))
+    // On close: refuse new commands, then let the actor answer every command queued before, so that
+    // no caller is left hanging and none is told its record was stored when it was not. The
+    // connection closes after this (its finalizer was registered first).
+    yield* Effect.addFinalizer(() =>
+      Effect.suspend(() => {
+        open = false
+        Queue.unsafeOffer(mailbox, { _tag: "Stop" })
+        return actor.await
+      })
     )
 
     return RecordStorage.of({
-      insert,
-      streams,
-      batch,
-      continueBatch,
-      delete: deleteRecords,
-      deleteBatch,
-      chargeAttempt,
-      clear,
-      cachedBytes: Effect.sync(() => bytes),
-      count
+      insert: (record) => submit<void, InsertError>((done) => ({ _tag: "Insert", record, done })),
+      streams: command("list the streams", listStreams).pipe(Effect.withSpan("RecordStorage.streams")),
+      batch: (streamName, limits) =>
+        command("read a batch", readBatch(streamName, limits)).pipe(Effect.withSpan("RecordStorage.batch")),
+      settle: (answer, maxAttempts) =>
+        command("settle a batch", Effect.zipLeft(settleAnswer(answer, maxAttempts), shrink)).pipe(
+          Effect.withSpan("RecordStorage.settle")
+        ),
+      clear: command("clear the cache", Effect.zipLeft(clearAll, shrink)).pipe(Effect.withSpan("RecordStorage.clear")),
+      status: command("read the cache status", readStatus)
     })
   })
 

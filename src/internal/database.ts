@@ -9,6 +9,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Reactivity from "@effect/experimental/Reactivity"
 import * as Migrator from "@effect/sql/Migrator"
+import type * as SqlConnection from "@effect/sql/SqlConnection"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import Sqlite from "better-sqlite3"
@@ -18,6 +19,12 @@ import { KinesisStorageException } from "../Errors.js"
 
 /** The in-memory database name: nothing is persisted. */
 const inMemory = ":memory:"
+
+/** `PRAGMA auto_vacuum` value of incremental vacuum. */
+const incrementalVacuum = 2
+
+/** The size the WAL file is cut back to after a checkpoint: 16 MiB. */
+const walSizeLimit = 16 * 1024 * 1024
 
 const migrations = Migrator.fromRecord({
   "0001_create_records": Effect.gen(function* () {
@@ -46,8 +53,11 @@ const migrations = Migrator.fromRecord({
 const storageError = (message: string, recoverySuggestion?: string) => (cause: unknown) =>
   new KinesisStorageException({ message, cause, ...(recoverySuggestion ? { recoverySuggestion } : {}) })
 
-const isBusy = (cause: unknown): boolean =>
-  typeof cause === "object" && cause !== null && "code" in cause && String(cause.code).startsWith("SQLITE_BUSY")
+/** The SQLite result code of a driver error (`SQLITE_BUSY`, `SQLITE_FULL`, ...). */
+const errorCode = (cause: unknown): string | undefined =>
+  typeof cause === "object" && cause !== null && "code" in cause ? String(cause.code) : undefined
+
+const isBusy = (cause: unknown): boolean => errorCode(cause)?.startsWith("SQLITE_BUSY") === true
 
 /**
  * Creates the directory and the file with owner-only permissions, then checks, without waiting,
@@ -82,14 +92,22 @@ const inUse = (filename: string, cause: unknown) =>
 const driverError = (error: unknown): unknown =>
   typeof error === "object" && error !== null && "cause" in error ? error.cause : error
 
+/** An open cache database: its connection, and how its failures are reported. */
+export interface Database {
+  /** The one connection to the file, held until the scope closes. */
+  readonly connection: SqlConnection.Connection
+  /** The error for a failed operation ("read a batch", ...). */
+  readonly failure: (operation: string) => (cause: unknown) => KinesisStorageException
+  /** The error once the file was found corrupt: what happened and what to do. */
+  readonly corrupt: (cause: unknown) => KinesisStorageException
+}
+
 /**
  * Opens the cache database at `filename` (or in memory) and runs the migrations. The connection
  * takes an exclusive lock on the file at once and holds it until the scope closes; it never waits
  * for a lock, so a client racing another for the same file fails at once too.
  */
-export const open = (
-  filename: string
-): Effect.Effect<SqliteClient.SqliteClient, KinesisStorageException, Scope.Scope> =>
+export const open = (filename: string): Effect.Effect<Database, KinesisStorageException, Scope.Scope> =>
   Effect.gen(function* () {
     const persistent = filename !== inMemory
     if (persistent) yield* claimFile(filename)
@@ -100,6 +118,8 @@ export const open = (
     )
     yield* sql`PRAGMA busy_timeout = 0`
     yield* sql`PRAGMA synchronous = NORMAL`
+    // After a checkpoint the WAL file is cut back to this size, whatever one large transaction grew it to.
+    yield* sql.unsafe(`PRAGMA journal_size_limit = ${walSizeLimit}`)
     if (persistent) {
       // Take the exclusive lock now, not at the first write: a client that only reads would
       // otherwise hold a shared lock that lets a second client in.
@@ -109,12 +129,33 @@ export const open = (
       )
       yield* sql`COMMIT`
     }
+    // Pages freed by deletes can be given back to the file system a step at a time. A cache made by an
+    // earlier version is rebuilt once to allow it (VACUUM; on an empty file that is instant).
+    const [vacuum] = yield* sql<{ auto_vacuum: number }>`PRAGMA auto_vacuum`
+    if (vacuum?.auto_vacuum !== incrementalVacuum) {
+      yield* sql`PRAGMA auto_vacuum = INCREMENTAL`
+      yield* sql`VACUUM`
+    }
     yield* Migrator.make({})({ loader: migrations }).pipe(Effect.provideService(SqlClient.SqlClient, sql))
-    return sql
+    const connection = yield* sql.reserve
+    return {
+      connection,
+      failure: (operation: string) => storageError(`The cache database failed to ${operation}`),
+      corrupt: storageError(
+        `The cache file ${filename} is corrupt: records can no longer be stored or read`,
+        "Close the client, move the file away (keep it to inspect), and start a new client: it creates a new cache."
+      )
+    }
   }).pipe(
     Effect.mapError((error) => (error instanceof KinesisStorageException ? error : openFailed(filename)(error))),
     Effect.catchAllDefect((defect) => Effect.fail(openFailed(filename)(defect)))
   )
+
+/** Whether a failed statement found the file corrupt, or not a database at all. */
+export const isCorrupt = (error: unknown): boolean => {
+  const code = errorCode(driverError(error))
+  return code !== undefined && (code.startsWith("SQLITE_CORRUPT") || code === "SQLITE_NOTADB")
+}
 
 const openFailed = (filename: string) =>
   storageError(`Could not open the cache database ${filename}`, "Check the file, or move it away to start afresh.")
