@@ -22,6 +22,7 @@ import {
   Fiber,
   Layer,
   Option,
+  Ref,
   Scope,
   TestClock
 } from "effect"
@@ -31,11 +32,13 @@ import * as KinesisClient from "../src/KinesisClient.js"
 import { type KinesisClientConfig, resolveOptions } from "../src/KinesisClientConfig.js"
 import type { RecordInput } from "../src/RecordInput.js"
 import type * as RecordSender from "../src/RecordSender.js"
+import { RecordSender as RecordSenderTag } from "../src/RecordSender.js"
 import * as RecordStorage from "../src/RecordStorage.js"
-import { acceptAll, makeScriptedSender, respondAfter, sentTexts } from "./support/senders.js"
+import { acceptAll, makeScriptedSender, respondAfter, sentTexts, unusedSdkClient } from "./support/senders.js"
 import { scopedTempDir } from "./support/tempDir.js"
 
 const encoder = new TextEncoder()
+const accepted: RecordSender.EntryResult = { _tag: "Accepted" }
 const record = (text: string, streamName = "events"): RecordInput => ({
   data: encoder.encode(text),
   partitionKey: `key-${text}`,
@@ -314,6 +317,64 @@ describe("KinesisClient: close", () => {
 
       const reopened = yield* reopen(filename)
       expect(yield* reopened.clearCache()).toEqual({ recordsCleared: 0 })
+    })
+  )
+
+  it.scoped("a multi-stream flush in progress finishes its request in flight and starts no other stream", () =>
+    Effect.gen(function* () {
+      const { filename, gate, blocked, client } = yield* makeGatedClient()
+      yield* Effect.forEach(["s1", "s2", "s3"], (stream) => client.record(record(`on-${stream}`, stream)))
+
+      const flushing = yield* Effect.fork(client.flush())
+      yield* Deferred.await(gate.started)
+      const closing = yield* startClose(client)
+      yield* Deferred.succeed(gate.release, undefined)
+      expect(yield* Fiber.join(flushing)).toEqual({ recordsFlushed: 1, flushInProgress: false })
+      yield* Fiber.join(closing)
+      // Only the request that was in flight when close began was sent.
+      expect(sentTexts(yield* blocked.calls)).toEqual(["on-s1"])
+
+      const reopened = yield* reopen(filename)
+      expect(yield* reopened.clearCache()).toEqual({ recordsCleared: 2 })
+    })
+  )
+
+  it.scoped("no request starts once close has begun, however flush and close interleave", () =>
+    Effect.gen(function* () {
+      for (let round = 0; round < 20; round++) {
+        const lateRequests = yield* Ref.make(0)
+        let closing: KinesisClient.KinesisClient | undefined
+        const sender = RecordSenderTag.of({
+          sdkClient: unusedSdkClient,
+          putRecords: (_stream, entries) =>
+            Effect.flatMap(closing ? closing.isClosed : Effect.succeed(false), (isClosed) =>
+              Effect.as(isClosed ? Ref.update(lateRequests, (n) => n + 1) : Effect.void, entries.map(() => accepted))
+            )
+        })
+        const client = yield* makeClient(Layer.succeed(RecordSenderTag, sender))
+        closing = client
+        yield* Effect.forEach(["s1", "s2", "s3"], (stream) => client.record(record("x", stream)))
+        // Flushes and close started together, in a different order each round.
+        const flushes = Array.from({ length: 3 }, () => Effect.exit(client.flush()))
+        const all = [...flushes.slice(0, round % 4), Effect.exit(client.close()), ...flushes.slice(round % 4)]
+        yield* Effect.all(all, { concurrency: "unbounded" })
+        expect(yield* Ref.get(lateRequests)).toBe(0)
+      }
+    })
+  )
+
+  it.scoped("a close whose release fails still finishes, and every later close returns", () =>
+    Effect.gen(function* () {
+      const failingSender = Layer.scoped(
+        RecordSenderTag,
+        Effect.acquireRelease(Effect.map(makeSender(), (made) => made.sender), () => Effect.die(new Error("boom")))
+      )
+      const client = yield* makeClient(failingSender)
+      yield* Effect.exit(client.close())
+      expect(yield* client.isClosed).toBe(true)
+      // Would wait forever (and the test time out) if the first close had not finished.
+      yield* client.close()
+      yield* client.close()
     })
   )
 

@@ -108,6 +108,23 @@ describe("AmplifyKinesisClient", () => {
     expect(await readTexts(stream)).toHaveLength(3)
   })
 
+  it("a caller that retries flush() while one is in progress lets that flush finish", async () => {
+    const stream = await newStream()
+    const client = await create(configFor(tempDir()))
+    await client.record(input(stream, "one"))
+    const first = client.flush()
+    // Every answer lets the event loop turn, so the response of the flush in flight gets read.
+    let calls = 0
+    let result: Result<{ readonly flushInProgress: boolean }>
+    do {
+      result = await client.flush()
+      calls++
+    } while (result._tag === "Ok" && result.value.flushInProgress && calls < 100_000)
+    expect(calls).toBeLessThan(100_000)
+    expect(await first).toEqual({ _tag: "Ok", value: { recordsFlushed: 1, flushInProgress: false } })
+    expect(await readTexts(stream)).toEqual(["pk-one:one"])
+  })
+
   it("the SDK client is the escape hatch to Kinesis itself", async () => {
     const stream = await newStream()
     const client = await create(configFor(tempDir()))

@@ -29,7 +29,25 @@ describe("RecordInput.validate", () => {
       const data = new Uint8Array([1, 2, 3, 4, 5])
       const valid = yield* validate({ data, partitionKey: "pk", streamName: "orders" })
       expect(valid).toEqual({ streamName: "orders", partitionKey: "pk", data, size: 7 })
-      expect(valid.data).toBe(data)
+    })
+  )
+
+  it.effect("keeps a copy of the bytes: changing the caller's buffer afterwards changes nothing", () =>
+    Effect.gen(function* () {
+      const data = new Uint8Array([1, 2, 3, 4, 5])
+      const valid = yield* validate({ data, partitionKey: "pk", streamName: "orders" })
+      data.fill(9)
+      expect([...valid.data]).toEqual([1, 2, 3, 4, 5])
+    })
+  )
+
+  it.effect("refuses bytes whose buffer was detached (transferred away)", () =>
+    Effect.gen(function* () {
+      const data = new Uint8Array([1, 2, 3])
+      structuredClone(data.buffer, { transfer: [data.buffer] })
+      const error = yield* Effect.flip(validate({ data, partitionKey: "pk", streamName: "orders" }))
+      expect(error).toBeInstanceOf(KinesisValidationException)
+      expect(error.message).toContain("detached")
     })
   )
 
@@ -157,7 +175,7 @@ describe("RecordInput.validate", () => {
       Effect.gen(function* () {
         const data = Buffer.from("héllo", "utf8")
         const ok = yield* validate(input({ data }))
-        expect(ok.data).toBe(data)
+        expect(Buffer.from(ok.data).equals(data)).toBe(true)
         expect(ok.size).toBe(6 + 3)
       })
     )
