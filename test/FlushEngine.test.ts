@@ -4,10 +4,10 @@
  * slow responses.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Exit, Fiber, Metric, Scope } from "effect"
+import { Deferred, Effect, Exit, Fiber, Metric, Option, Scope } from "effect"
 import { KinesisStorageException, KinesisUnknownException } from "../src/Errors.js"
 import * as FlushEngine from "../src/FlushEngine.js"
-import { RecordStorage } from "../src/RecordStorage.js"
+import { type BatchAnswer, RecordStorage } from "../src/RecordStorage.js"
 import {
   acceptAll,
   cached,
@@ -28,6 +28,8 @@ import {
 const MiB = 1024 * 1024
 
 const keysOf = (batch: SentBatch) => batch.entries.map((entry) => entry.partitionKey)
+
+const records = (storage: RecordStorage) => Effect.map(storage.status, (status) => status.records)
 
 /** Answers each stream with its own responder; streams without one are accepted. */
 const byStream =
@@ -56,7 +58,10 @@ describe("FlushEngine", () => {
           ["k1", "data-k1", 1],
           ["k4", "data-k4", 1]
         ])
-        expect(yield* storage.cachedBytes).toBe(left.reduce((total, record) => total + record.size, 0))
+        expect(yield* storage.status).toMatchObject({
+          records: 2,
+          bytes: left.reduce((total, record) => total + record.size, 0)
+        })
       })
     )
 
@@ -119,8 +124,7 @@ describe("FlushEngine", () => {
           )
           expect(withPoison).toHaveLength(1 + maxRetries)
           expect(yield* calls).toHaveLength(1 + maxRetries)
-          expect(yield* storage.count).toBe(0)
-          expect(yield* storage.cachedBytes).toBe(0)
+          expect(yield* storage.status).toEqual({ records: 0, bytes: 0, oldestCreatedAt: undefined })
 
           const lines = yield* logs.lines
           const dropped = lines.filter((line) => line.level === "WARN" && /dropped/i.test(line.message))
@@ -210,7 +214,10 @@ describe("FlushEngine", () => {
         // Earlier failures, so that "unchanged" is not just "still zero".
         const [b0] = yield* cached(storage, "b")
         const [c0] = yield* cached(storage, "c")
-        yield* storage.chargeAttempt([b0!.id, c0!.id], 6)
+        for (const record of [b0!, c0!]) {
+          const range = { streamName: record.streamName, firstId: record.id, lastId: record.id }
+          yield* storage.settle({ _tag: "Refused", ...range }, 6)
+        }
         const before = {
           b: (yield* cached(storage, "b")).map((record) => [record.partitionKey, record.retryCount]),
           c: (yield* cached(storage, "c")).map((record) => [record.partitionKey, record.retryCount])
@@ -235,7 +242,7 @@ describe("FlushEngine", () => {
         expect((yield* cached(storage, "c")).map((record) => [record.partitionKey, record.retryCount])).toEqual(
           before.c
         )
-        expect(yield* storage.count).toBe(6)
+        expect(yield* records(storage)).toBe(6)
       })
     )
   })
@@ -268,12 +275,130 @@ describe("FlushEngine", () => {
 
         yield* Deferred.succeed(release, undefined)
         expect(yield* Fiber.join(first)).toEqual({ recordsFlushed: 3, flushInProgress: false })
-        expect(yield* storage.count).toBe(0)
+        expect(yield* records(storage)).toBe(0)
 
         // The lock is free again.
         yield* put(storage, "orders", "k3", "data-3")
         expect(yield* engine.flush).toEqual({ recordsFlushed: 1, flushInProgress: false })
       })
+    )
+  })
+
+  describe("shutdown", () => {
+    it.scopedLive("lets the request in flight finish, starts no other stream, and no flush after it", () =>
+      Effect.gen(function* () {
+        const storage = yield* memoryStorage()
+        for (const stream of ["a", "b"])
+          for (let i = 0; i < 2; i++) yield* put(storage, stream, `${stream}${i}`, "data")
+        const sent = yield* Deferred.make<void>()
+        const release = yield* Deferred.make<void>()
+        const { sender, calls } = yield* makeScriptedSender((stream, entries, call) =>
+          call === 0
+            ? Deferred.succeed(sent, undefined).pipe(
+                Effect.zipRight(Deferred.await(release)),
+                Effect.zipRight(acceptAll(stream, entries, call))
+              )
+            : acceptAll(stream, entries, call)
+        )
+        const engine = yield* makeEngine(storage, sender, 5)
+
+        const flushing = yield* Effect.fork(engine.flush)
+        yield* Deferred.await(sent)
+        const shuttingDown = yield* Effect.fork(engine.shutdown)
+        // shutdown waits for the flush, which waits for `release`
+        yield* Effect.yieldNow()
+        expect(yield* Fiber.poll(shuttingDown)).toEqual(Option.none())
+        yield* Deferred.succeed(release, undefined)
+
+        expect(yield* Fiber.join(flushing)).toEqual({ recordsFlushed: 2, flushInProgress: false })
+        yield* Fiber.join(shuttingDown)
+        expect((yield* calls).map((batch) => batch.stream)).toEqual(["a"])
+        expect(yield* engine.flush).toEqual({ recordsFlushed: 0, flushInProgress: true })
+        expect(yield* calls).toHaveLength(1)
+        expect(yield* cached(storage, "a")).toEqual([])
+        expect((yield* cached(storage, "b")).map((record) => [record.partitionKey, record.retryCount])).toEqual([
+          ["b0", 0],
+          ["b1", 0]
+        ])
+      })
+    )
+
+    it.scopedLive("returns at once when no flush runs, and a flush after it does nothing", () =>
+      Effect.gen(function* () {
+        const storage = yield* memoryStorage()
+        yield* put(storage, "a", "a0", "data")
+        const { sender, calls } = yield* makeScriptedSender()
+        const engine = yield* makeEngine(storage, sender, 5)
+
+        yield* engine.shutdown.pipe(
+          Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => new Error("shutdown waited with no flush") })
+        )
+        expect(yield* engine.flush).toEqual({ recordsFlushed: 0, flushInProgress: true })
+        expect(yield* calls).toEqual([])
+        expect(yield* records(storage)).toBe(1)
+      })
+    )
+
+    it.scopedLive("called again once no flush runs, returns at once", () =>
+      Effect.gen(function* () {
+        const storage = yield* memoryStorage()
+        const { sender } = yield* makeScriptedSender()
+        const engine = yield* makeEngine(storage, sender, 5)
+
+        yield* engine.shutdown
+        yield* engine.shutdown.pipe(
+          Effect.timeoutFail({ duration: "2 seconds", onTimeout: () => new Error("a second shutdown never returned") })
+        )
+      })
+    )
+  })
+
+  describe("the answers it gives the cache", () => {
+    it.scoped(
+      "one settle per batch: its stream and id range, the ids rejected, or Refused for a request-level error",
+      () =>
+        Effect.gen(function* () {
+          const storage = yield* memoryStorage()
+          for (let i = 0; i < 3; i++) {
+            yield* put(storage, "a-refused", `r${i}`, "data")
+            yield* put(storage, "b-partial", `p${i}`, "data")
+            yield* put(storage, "c-accepted", `c${i}`, "data")
+          }
+          const ids = {
+            a: (yield* cached(storage, "a-refused")).map((record) => record.id),
+            b: (yield* cached(storage, "b-partial")).map((record) => record.id),
+            c: (yield* cached(storage, "c-accepted")).map((record) => record.id)
+          }
+          const answers: Array<BatchAnswer> = []
+          const watched = RecordStorage.of({
+            ...storage,
+            settle: (answer, maxAttempts) =>
+              Effect.zipRight(
+                Effect.sync(() => answers.push(answer)),
+                storage.settle(answer, maxAttempts)
+              )
+          })
+          const { sender } = yield* makeScriptedSender(
+            byStream({
+              "a-refused": (stream) => Effect.fail(resourceNotFound(stream)),
+              "b-partial": rejectWhere((entry) => entry.partitionKey !== "p1")
+            })
+          )
+          const engine = yield* makeEngine(watched, sender, 5)
+
+          expect(yield* engine.flush).toEqual({ recordsFlushed: 4, flushInProgress: false })
+          expect(answers).toEqual([
+            { _tag: "Refused", streamName: "a-refused", firstId: ids.a[0], lastId: ids.a[2] },
+            {
+              _tag: "Answered",
+              streamName: "b-partial",
+              firstId: ids.b[0],
+              lastId: ids.b[2],
+              rejected: [ids.b[0], ids.b[2]]
+            },
+            { _tag: "Answered", streamName: "c-accepted", firstId: ids.c[0], lastId: ids.c[2], rejected: [] }
+          ])
+        })
     )
   })
 
@@ -326,7 +451,7 @@ describe("FlushEngine", () => {
         expect(batches.map((batch) => batch.entries.length)).toEqual([500, 500, 200])
         expect(batches.flatMap(keysOf)).toEqual(order)
         expect(sentTexts(batches)).toEqual(order.map((key) => `data-${key}`))
-        expect(yield* storage.count).toBe(0)
+        expect(yield* records(storage)).toBe(0)
       })
     )
 
@@ -399,14 +524,13 @@ describe("FlushEngine", () => {
           ["a-stream", "a500", 100],
           ["b-stream", "b500", 100]
         ])
-        expect(yield* storage.count).toBe(0)
+        expect(yield* records(storage)).toBe(0)
       })
     )
   })
 
-  // While a request is in flight the engine reads the next batch; these check that what it read is
-  // sent only when it is still the oldest of its stream, and grown to a full batch when it can be.
-  describe("the batch read ahead", () => {
+  // Each flush reads the stream's oldest records afresh: what the last answer left, then what came since.
+  describe("successive flushes", () => {
     const keyRange = (from: number, to: number) =>
       Array.from({ length: to - from }, (_, i) => `k${String(from + i).padStart(4, "0")}`)
 
@@ -419,12 +543,11 @@ describe("FlushEngine", () => {
         return { storage, calls, engine: yield* makeEngine(storage, sender, 5) }
       })
 
-    it.scoped("is topped up with records recorded after it was read", () =>
+    it.scoped("send records recorded after a flush in the next full batches", () =>
       Effect.gen(function* () {
         const { storage, calls, engine } = yield* engineOver(700)
 
         expect((yield* engine.flush).recordsFlushed).toBe(500)
-        // The next 200 were read during that request; these 400 come after it.
         for (const key of keyRange(700, 1100)) yield* put(storage, "s", key, `data-${key}`)
         expect((yield* engine.flush).recordsFlushed).toBe(500)
         expect((yield* engine.flush).recordsFlushed).toBe(100)
@@ -436,7 +559,7 @@ describe("FlushEngine", () => {
       })
     )
 
-    it.scoped("gives way to records of the batch before it that the service rejected", () =>
+    it.scoped("send the records the service rejected first, then the ones after them", () =>
       Effect.gen(function* () {
         const { storage, calls, engine } = yield* engineOver(600, (stream, entries, call) =>
           call === 0
@@ -449,11 +572,11 @@ describe("FlushEngine", () => {
 
         const [, second] = yield* calls
         expect(keysOf(second!)).toEqual([...keyRange(0, 2), ...keyRange(500, 600)])
-        expect(yield* storage.count).toBe(0)
+        expect(yield* storage.status).toMatchObject({ records: 0, bytes: 0 })
       })
     )
 
-    it.scoped("is not sent once the cache was cleared: only what was recorded since goes", () =>
+    it.scoped("send, once the cache was cleared, only what was recorded since", () =>
       Effect.gen(function* () {
         const { storage, calls, engine } = yield* engineOver(600)
 
@@ -467,15 +590,43 @@ describe("FlushEngine", () => {
         expect(batches.map(keysOf)).toEqual([keyRange(0, 500), ["new-1", "new-2"]])
       })
     )
+
+    it.scopedLive("keep exact counts when the cache is cleared while a request is in flight", () =>
+      Effect.gen(function* () {
+        const sent = yield* Deferred.make<void>()
+        const release = yield* Deferred.make<void>()
+        const { storage, calls, engine } = yield* engineOver(3, (stream, entries, call) =>
+          call === 0
+            ? Deferred.succeed(sent, undefined).pipe(
+                Effect.zipRight(Deferred.await(release)),
+                Effect.zipRight(rejectWhere((entry) => entry.partitionKey === "k0001")(stream, entries, call))
+              )
+            : acceptAll(stream, entries, call)
+        )
+
+        const flushing = yield* Effect.fork(engine.flush)
+        yield* Deferred.await(sent)
+        expect(yield* storage.clear).toBe(3)
+        yield* put(storage, "s", "after", "recorded during the request")
+        yield* Deferred.succeed(release, undefined)
+        expect(yield* Fiber.join(flushing)).toEqual({ recordsFlushed: 2, flushInProgress: false })
+
+        const left = yield* cached(storage, "s")
+        expect(left.map((record) => [record.partitionKey, record.retryCount])).toEqual([["after", 0]])
+        expect(yield* storage.status).toMatchObject({ records: 1, bytes: left[0]!.size })
+        expect((yield* engine.flush).recordsFlushed).toBe(1)
+        expect((yield* calls).map(keysOf)).toEqual([keyRange(0, 3), ["after"]])
+      })
+    )
   })
 
   describe("storage failures", () => {
     /** A real cache with one record in each of streams "a" and "b", and a view of it with `overrides` in place. */
-    const storageWith = (overrides: Partial<RecordStorage>) =>
+    const storageWith = (overrides: (real: RecordStorage) => Partial<RecordStorage>) =>
       Effect.gen(function* () {
         const real = yield* memoryStorage()
         for (const stream of ["a", "b"]) yield* put(real, stream, `${stream}0`, `${stream}-data`)
-        return { real, failing: RecordStorage.of({ ...real, ...overrides }) }
+        return { real, failing: RecordStorage.of({ ...real, ...overrides(real) }) }
       })
 
     it.effect("stops with KinesisStorageException when the database is gone", () =>
@@ -498,10 +649,7 @@ describe("FlushEngine", () => {
     it.scoped("stops with KinesisStorageException when deleting sent records fails", () =>
       Effect.gen(function* () {
         const diskError = Effect.fail(new KinesisStorageException({ message: "disk I/O error" }))
-        const { real, failing: failingDelete } = yield* storageWith({
-          delete: () => diskError,
-          deleteBatch: () => diskError
-        })
+        const { real, failing: failingDelete } = yield* storageWith(() => ({ settle: () => diskError }))
         const { sender, calls } = yield* makeScriptedSender()
         const engine = yield* makeEngine(failingDelete, sender, 5)
 
@@ -509,7 +657,7 @@ describe("FlushEngine", () => {
 
         expect(error).toBeInstanceOf(KinesisStorageException)
         expect((yield* calls).map((batch) => batch.stream)).toEqual(["a"])
-        // Delivered but not deleted: sent again next time (at least once), never charged.
+        // The cache was not brought up to date: nothing charged, the next stream not started.
         expect((yield* cached(real, "a")).map((record) => record.retryCount)).toEqual([0])
         expect((yield* cached(real, "b")).map((record) => record.retryCount)).toEqual([0])
       })
@@ -517,9 +665,12 @@ describe("FlushEngine", () => {
 
     it.scoped("stops with KinesisStorageException when charging an attempt fails", () =>
       Effect.gen(function* () {
-        const { real, failing: failingCharge } = yield* storageWith({
-          chargeAttempt: () => Effect.fail(new KinesisStorageException({ message: "database is locked" }))
-        })
+        const { real, failing: failingCharge } = yield* storageWith((real) => ({
+          settle: (answer, maxAttempts) =>
+            answer._tag === "Answered" && answer.rejected.length === 0
+              ? real.settle(answer, maxAttempts)
+              : Effect.fail(new KinesisStorageException({ message: "database is locked" }))
+        }))
         const { sender, calls } = yield* makeScriptedSender(rejectWhere(() => true))
         const engine = yield* makeEngine(failingCharge, sender, 5)
 
@@ -527,7 +678,7 @@ describe("FlushEngine", () => {
 
         expect(error).toBeInstanceOf(KinesisStorageException)
         expect((yield* calls).map((batch) => batch.stream)).toEqual(["a"])
-        expect(yield* real.count).toBe(2)
+        expect(yield* records(real)).toBe(2)
       })
     )
   })

@@ -3,7 +3,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import Sqlite from "better-sqlite3"
-import { Effect, Either, Exit, Fiber, Option } from "effect"
+import { Effect, Either, Exit, Fiber, TestClock } from "effect"
 import { KinesisLimitExceededException, KinesisStorageException } from "../src/Errors.js"
 import { validate } from "../src/RecordInput.js"
 import * as RecordStorage from "../src/RecordStorage.js"
@@ -57,6 +57,31 @@ const insertAll = (storage: RecordStorage.RecordStorage, records: ReadonlyArray<
 
 const ids = (records: ReadonlyArray<RecordStorage.StoredRecord>) => records.map((r) => r.id)
 const keys = (records: ReadonlyArray<RecordStorage.StoredRecord>) => records.map((r) => r.partitionKey)
+const sizes = (records: ReadonlyArray<RecordStorage.StoredRecord>) => records.reduce((sum, r) => sum + r.size, 0)
+
+/** The range of a batch as `settle` takes it: its stream, first and last id. */
+const rangeOf = (batch: ReadonlyArray<RecordStorage.StoredRecord>) => ({
+  streamName: batch[0]!.streamName,
+  firstId: batch[0]!.id,
+  lastId: batch[batch.length - 1]!.id
+})
+
+/** The service accepted the batch but for `rejected`. */
+const answered = (
+  batch: ReadonlyArray<RecordStorage.StoredRecord>,
+  rejected: ReadonlyArray<RecordStorage.StoredRecord> = []
+): RecordStorage.BatchAnswer => ({ _tag: "Answered", ...rangeOf(batch), rejected: ids(rejected) })
+
+/** The service refused the whole batch. */
+const refused = (batch: ReadonlyArray<RecordStorage.StoredRecord>): RecordStorage.BatchAnswer => ({
+  _tag: "Refused",
+  ...rangeOf(batch)
+})
+
+const records = (storage: RecordStorage.RecordStorage) => Effect.map(storage.status, (status) => status.records)
+const bytes = (storage: RecordStorage.RecordStorage) => Effect.map(storage.status, (status) => status.bytes)
+const retryCounts = (storage: RecordStorage.RecordStorage, stream: string) =>
+  Effect.map(storage.batch(stream, big), (batch) => batch.map((r) => [r.partitionKey, r.retryCount]))
 
 const expectStorageError = (error: unknown) => {
   expect(error).toBeInstanceOf(KinesisStorageException)
@@ -67,16 +92,14 @@ const expectStorageError = (error: unknown) => {
 // ---------------------------------------------------------------------------------------------
 
 describe("RecordStorage operations", () => {
-  it.scoped("insert stores the record exactly; count and cachedBytes follow", () =>
+  it.scoped("insert stores the record exactly; status follows", () =>
     Effect.gen(function* () {
       const storage = yield* open(memory)
-      expect(yield* storage.count).toBe(0)
-      expect(yield* storage.cachedBytes).toBe(0)
+      expect(yield* storage.status).toEqual({ records: 0, bytes: 0, oldestCreatedAt: undefined })
 
       const data = new Uint8Array([0, 1, 2, 254, 255])
       yield* storage.insert(yield* validate({ streamName: "orders", partitionKey: "clé", data }))
-      expect(yield* storage.count).toBe(1)
-      expect(yield* storage.cachedBytes).toBe(5 + 4)
+      expect(yield* storage.status).toMatchObject({ records: 1, bytes: 5 + 4 })
 
       const [stored, ...rest] = yield* storage.batch("orders", big)
       expect(rest).toEqual([])
@@ -86,6 +109,21 @@ describe("RecordStorage operations", () => {
       expect(stored!.size).toBe(9)
       expect(stored!.retryCount).toBe(0)
       expect(typeof stored!.id).toBe("number")
+    })
+  )
+
+  it.scoped("status gives the time the oldest cached record was stored", () =>
+    Effect.gen(function* () {
+      const storage = yield* open(memory)
+      yield* TestClock.adjust("1000 millis")
+      yield* insertAll(storage, [["a", "first", 1]])
+      yield* TestClock.adjust("500 millis")
+      yield* insertAll(storage, [["b", "second", 1]])
+      expect((yield* storage.status).oldestCreatedAt).toBe(1000)
+      yield* storage.settle(answered(yield* storage.batch("a", big)), 3)
+      expect((yield* storage.status).oldestCreatedAt).toBe(1500)
+      yield* storage.clear
+      expect((yield* storage.status).oldestCreatedAt).toBeUndefined()
     })
   )
 
@@ -102,7 +140,7 @@ describe("RecordStorage operations", () => {
       expect(Array.from(stored[0]!.data)).toEqual([10, 11, 12, 13])
       expect(stored[1]!.data.byteLength).toBe(0)
       expect(Buffer.from(stored[2]!.data).toString()).toBe("hi")
-      expect(yield* storage.cachedBytes).toBe(4 + 4 + 0 + 5 + 2 + 6)
+      expect(yield* bytes(storage)).toBe(4 + 4 + 0 + 5 + 2 + 6)
     })
   )
 
@@ -122,7 +160,7 @@ describe("RecordStorage operations", () => {
       expect(yield* storage.streams).toEqual(["Beta", "alpha", "mid-2", "mid.1", "zeta"])
       expect(yield* storage.streams).toEqual(["Beta", "alpha", "mid-2", "mid.1", "zeta"].sort())
       // A stream disappears from the list once its records are gone
-      yield* storage.delete(ids(yield* storage.batch("alpha", big)))
+      yield* storage.settle(answered(yield* storage.batch("alpha", big)), 3)
       expect(yield* storage.streams).toEqual(["Beta", "mid-2", "mid.1", "zeta"])
     })
   )
@@ -143,62 +181,9 @@ describe("RecordStorage operations", () => {
       expect(ids(a)).toEqual([...ids(a)].sort((x, y) => x - y))
       expect(keys(yield* storage.batch("b", big))).toEqual(["b1", "b2"])
       expect(yield* storage.batch("none", big)).toEqual([])
-      // Reading a batch removes nothing
-      expect(yield* storage.count).toBe(5)
-    })
-  )
-
-  it.scoped("batch after a record starts with the stream's next record", () =>
-    Effect.gen(function* () {
-      const storage = yield* open(memory)
-      yield* insertAll(storage, [
-        ["a", "a1", 10],
-        ["b", "b1", 10],
-        ["a", "a2", 10],
-        ["a", "a3", 10],
-        ["b", "b2", 10]
-      ])
-      const [a1, , a3] = yield* storage.batch("a", big)
-      const [b1] = yield* storage.batch("b", big)
-
-      expect(keys(yield* storage.batch("a", big, a1!.id))).toEqual(["a2", "a3"])
-      // An id of another stream works as a position too
-      expect(keys(yield* storage.batch("a", big, b1!.id))).toEqual(["a2", "a3"])
-      expect(keys(yield* storage.batch("a", { maxRecords: 1, maxBytes: 1_000 }, a1!.id))).toEqual(["a2"])
-      expect(keys(yield* storage.batch("a", { maxRecords: 500, maxBytes: 23 }, a1!.id))).toEqual(["a2"])
-      expect(yield* storage.batch("a", big, a3!.id)).toEqual([])
-    })
-  )
-
-  it.scoped("continueBatch reads on after a batch only while its first record is the stream's oldest", () =>
-    Effect.gen(function* () {
-      const storage = yield* open(memory)
-      yield* insertAll(storage, [
-        ["a", "a1", 10],
-        ["b", "b1", 10],
-        ["a", "a2", 10],
-        ["a", "a3", 10],
-        ["a", "a4", 10]
-      ])
-      const earlier = yield* storage.batch("a", { maxRecords: 2, maxBytes: 1_000 })
-      expect(keys(earlier)).toEqual(["a1", "a2"])
-      const [a1, a2] = earlier
-      const rest = (limits: RecordStorage.BatchLimits) => storage.continueBatch("a", a1!.id, a2!.id, limits)
-
-      expect(Option.map(yield* rest(big), keys)).toEqual(Option.some(["a3", "a4"]))
-      expect(Option.map(yield* rest({ maxRecords: 1, maxBytes: 1_000 }), keys)).toEqual(Option.some(["a3"]))
-      expect(yield* rest({ maxRecords: 0, maxBytes: 1_000 })).toEqual(Option.some([]))
-      expect(yield* storage.continueBatch("none", a1!.id, a2!.id, big)).toEqual(Option.none())
-
-      // a1 is gone: the earlier batch is no longer the head of the stream
-      yield* storage.delete([a1!.id])
-      expect(yield* rest(big)).toEqual(Option.none())
-      // The same after clear, even once newer records of the stream arrive
-      const [b1] = yield* storage.batch("b", big)
-      expect(yield* storage.continueBatch("b", b1!.id, b1!.id, big)).toEqual(Option.some([]))
-      yield* storage.clear
-      yield* insertAll(storage, [["b", "b2", 10]])
-      expect(yield* storage.continueBatch("b", b1!.id, b1!.id, big)).toEqual(Option.none())
+      // Reading a batch removes nothing, and reading it again gives the same batch
+      expect(yield* records(storage)).toBe(5)
+      expect(yield* storage.batch("a", big)).toEqual(a)
     })
   )
 
@@ -211,6 +196,7 @@ describe("RecordStorage operations", () => {
       )
       expect(keys(yield* storage.batch("s", { maxRecords: 3, maxBytes: 1_000 }))).toEqual(["k0", "k1", "k2"])
       expect(keys(yield* storage.batch("s", { maxRecords: 1, maxBytes: 1_000 }))).toEqual(["k0"])
+      expect(yield* storage.batch("s", { maxRecords: 9, maxBytes: 1_000 })).toHaveLength(9)
       expect(yield* storage.batch("s", { maxRecords: 10, maxBytes: 1_000 })).toHaveLength(10)
       expect(yield* storage.batch("s", { maxRecords: 11, maxBytes: 1_000 })).toHaveLength(10)
     })
@@ -231,156 +217,17 @@ describe("RecordStorage operations", () => {
       const capped = yield* storage.batch("s", { maxRecords: 500, maxBytes: 60 })
       expect(keys(capped)).toEqual(["r0", "r1"])
       expect(capped.map((r) => r.size)).toEqual([10, 30])
-      // A batch that exactly fills maxBytes takes the record that fills it
+      // A batch that exactly fills maxBytes takes the record that fills it; one byte less does not
       expect(keys(yield* storage.batch("s", { maxRecords: 500, maxBytes: 90 }))).toEqual(["r0", "r1", "r2"])
       expect(keys(yield* storage.batch("s", { maxRecords: 500, maxBytes: 89 }))).toEqual(["r0", "r1"])
-      // The oldest record alone is too big: nothing
+      // The oldest record alone is too big: nothing; exactly its size: it alone
       expect(yield* storage.batch("s", { maxRecords: 500, maxBytes: 9 })).toEqual([])
+      expect(keys(yield* storage.batch("s", { maxRecords: 500, maxBytes: 10 }))).toEqual(["r0"])
       // Both caps: whichever comes first
       expect(keys(yield* storage.batch("s", { maxRecords: 2, maxBytes: 1_000 }))).toEqual(["r0", "r1"])
       expect(keys(yield* storage.batch("s", { maxRecords: 5, maxBytes: 100 }))).toEqual(["r0", "r1", "r2", "r3", "r4"])
+      expect(keys(yield* storage.batch("s", { maxRecords: 5, maxBytes: 99 }))).toEqual(["r0", "r1", "r2", "r3"])
     })
-  )
-
-  it.scoped("delete removes the given records and returns how many it deleted", () =>
-    Effect.gen(function* () {
-      const storage = yield* open(memory)
-      yield* insertAll(storage, [
-        ["s", "k0", 10],
-        ["s", "k1", 20],
-        ["s", "k2", 30],
-        ["t", "k3", 40]
-      ])
-      const [r0, r1, r2] = yield* storage.batch("s", big)
-      const [r3] = yield* storage.batch("t", big)
-      expect(yield* storage.cachedBytes).toBe(12 + 22 + 32 + 42)
-
-      expect(yield* storage.delete([])).toBe(0)
-      expect(yield* storage.delete([r0!.id, r2!.id])).toBe(2)
-      expect(keys(yield* storage.batch("s", big))).toEqual(["k1"])
-      expect(yield* storage.count).toBe(2)
-      expect(yield* storage.cachedBytes).toBe(22 + 42)
-
-      // Already deleted or unknown ids are not counted, and a repeated id counts once
-      expect(yield* storage.delete([r0!.id, 987_654])).toBe(0)
-      expect(yield* storage.delete([r1!.id, r1!.id, r3!.id])).toBe(2)
-      expect(yield* storage.count).toBe(0)
-      expect(yield* storage.cachedBytes).toBe(0)
-      expect(yield* storage.streams).toEqual([])
-    })
-  )
-
-  it.scoped("deleteBatch removes exactly the batch, even with other streams' records between its ids", () =>
-    Effect.gen(function* () {
-      const storage = yield* open(memory)
-      yield* insertAll(storage, [
-        ["s", "s0", 10],
-        ["t", "t0", 40],
-        ["s", "s1", 20],
-        ["t", "t1", 40],
-        ["s", "s2", 30]
-      ])
-      const batch = yield* storage.batch("s", { maxRecords: 2, maxBytes: 1_000 })
-      expect(keys(batch)).toEqual(["s0", "s1"])
-      // Recorded after the batch was read: newer than the batch, so not part of it
-      yield* insertAll(storage, [["s", "s3", 50]])
-
-      expect(yield* storage.deleteBatch([])).toBe(0)
-      expect(yield* storage.deleteBatch(batch)).toBe(2)
-      expect(keys(yield* storage.batch("s", big))).toEqual(["s2", "s3"])
-      expect(keys(yield* storage.batch("t", big))).toEqual(["t0", "t1"])
-      expect(yield* storage.cachedBytes).toBe(32 + 52 + 42 + 42)
-      // Deleting it again deletes nothing and leaves the byte count alone
-      expect(yield* storage.deleteBatch(batch)).toBe(0)
-      expect(yield* storage.cachedBytes).toBe(32 + 52 + 42 + 42)
-    })
-  )
-
-  it.scoped("deleteBatch after clear keeps the byte count exact for what was recorded since", () =>
-    Effect.gen(function* () {
-      const storage = yield* open(memory)
-      yield* insertAll(storage, [
-        ["s", "s0", 10],
-        ["s", "s1", 20]
-      ])
-      const batch = yield* storage.batch("s", big)
-      expect(yield* storage.clear).toBe(2)
-      yield* insertAll(storage, [["s", "s2", 30]])
-
-      expect(yield* storage.deleteBatch(batch)).toBe(0)
-      expect(keys(yield* storage.batch("s", big))).toEqual(["s2"])
-      expect(yield* storage.cachedBytes).toBe(32)
-    })
-  )
-
-  it.scoped("chargeAttempt counts failed attempts and drops records that reach maxAttempts", () =>
-    Effect.gen(function* () {
-      const storage = yield* open(memory)
-      yield* insertAll(storage, [
-        ["a", "a0", 10],
-        ["a", "a1", 10],
-        ["b", "b0", 20],
-        ["b", "b1", 20],
-        ["c", "c0", 30]
-      ])
-      const [a0, a1] = yield* storage.batch("a", big)
-      const [b0, b1] = yield* storage.batch("b", big)
-      const [c0] = yield* storage.batch("c", big)
-      const maxAttempts = 3
-
-      // a0, b0, c0 charged once; a1, b1 untouched
-      const first = yield* storage.chargeAttempt([a0!.id, b0!.id, c0!.id], maxAttempts)
-      expect(first.count).toBe(0)
-      expect(first.byStream.size).toBe(0)
-      expect((yield* storage.batch("a", big)).map((r) => r.retryCount)).toEqual([1, 0])
-      expect((yield* storage.batch("b", big)).map((r) => r.retryCount)).toEqual([1, 0])
-
-      // a0 and b0 reach 2; c0 is charged twice more in two calls and reaches 3 on the second
-      yield* storage.chargeAttempt([a0!.id, b0!.id, c0!.id], maxAttempts)
-      expect((yield* storage.batch("c", big)).map((r) => r.retryCount)).toEqual([2])
-      const bytesBefore = yield* storage.cachedBytes
-
-      // The third charge drops a0, b0, c0; a1 and b1 reach 1 and stay
-      const third = yield* storage.chargeAttempt([a0!.id, a1!.id, b0!.id, b1!.id, c0!.id], maxAttempts)
-      expect(third.count).toBe(3)
-      expect(Object.fromEntries(third.byStream)).toEqual({ a: 1, b: 1, c: 1 })
-      expect(ids(yield* storage.batch("a", big))).toEqual([a1!.id])
-      expect(ids(yield* storage.batch("b", big))).toEqual([b1!.id])
-      expect(yield* storage.batch("c", big)).toEqual([])
-      expect((yield* storage.batch("a", big))[0]!.retryCount).toBe(1)
-      expect(yield* storage.count).toBe(2)
-      expect(yield* storage.cachedBytes).toBe(bytesBefore - (12 + 22 + 32))
-      expect(yield* storage.streams).toEqual(["a", "b"])
-    })
-  )
-
-  it.scoped(
-    "chargeAttempt reports drops per stream, ignores unknown ids, and drops at once when maxAttempts is 1",
-    () =>
-      Effect.gen(function* () {
-        const storage = yield* open(memory)
-        yield* insertAll(storage, [
-          ["x", "x0", 1],
-          ["x", "x1", 1],
-          ["x", "x2", 1],
-          ["y", "y0", 1],
-          ["z", "z0", 1]
-        ])
-        const x = yield* storage.batch("x", big)
-        const [y0] = yield* storage.batch("y", big)
-
-        const none = yield* storage.chargeAttempt([], 1)
-        expect(none.count).toBe(0)
-        expect(none.byStream.size).toBe(0)
-        expect(yield* storage.chargeAttempt([123_456], 1)).toMatchObject({ count: 0 })
-
-        const dropped = yield* storage.chargeAttempt([...ids(x), y0!.id, 123_456], 1)
-        expect(dropped.count).toBe(4)
-        expect(Object.fromEntries(dropped.byStream)).toEqual({ x: 3, y: 1 })
-        expect(yield* storage.streams).toEqual(["z"])
-        expect(yield* storage.count).toBe(1)
-        expect(yield* storage.cachedBytes).toBe(3)
-      })
   )
 
   it.scoped("clear deletes everything and returns how many records there were", () =>
@@ -391,17 +238,15 @@ describe("RecordStorage operations", () => {
         storage,
         Array.from({ length: 7 }, (_, i) => [i % 2 === 0 ? "even" : "odd", `k${i}`, i * 10] as const)
       )
-      expect(yield* storage.count).toBe(7)
+      expect(yield* records(storage)).toBe(7)
       expect(yield* storage.clear).toBe(7)
-      expect(yield* storage.count).toBe(0)
-      expect(yield* storage.cachedBytes).toBe(0)
+      expect(yield* storage.status).toEqual({ records: 0, bytes: 0, oldestCreatedAt: undefined })
       expect(yield* storage.streams).toEqual([])
       expect(yield* storage.batch("even", big)).toEqual([])
       expect(yield* storage.clear).toBe(0)
       // Usable again afterwards
       yield* insertAll(storage, [["odd", "again", 5]])
-      expect(yield* storage.count).toBe(1)
-      expect(yield* storage.cachedBytes).toBe(10)
+      expect(yield* storage.status).toMatchObject({ records: 1, bytes: 10 })
     })
   )
 
@@ -409,33 +254,229 @@ describe("RecordStorage operations", () => {
     Effect.gen(function* () {
       const storage = yield* Effect.scoped(open(memory))
       const rec = yield* record("s", "k", 1)
-      expectStorageError(yield* Effect.flip(storage.insert(rec)))
-      expectStorageError(yield* Effect.flip(storage.count))
-      expectStorageError(yield* Effect.flip(storage.streams))
-      expectStorageError(yield* Effect.flip(storage.batch("s", big)))
-      expectStorageError(yield* Effect.flip(storage.delete([1])))
-      expectStorageError(yield* Effect.flip(storage.clear))
+      const range = { streamName: "s", firstId: 1, lastId: 1 }
+      const operations = [
+        storage.insert(rec),
+        storage.status,
+        storage.streams,
+        storage.batch("s", big),
+        storage.settle({ _tag: "Answered", ...range, rejected: [] }, 3),
+        storage.settle({ _tag: "Refused", ...range }, 3),
+        storage.clear
+      ]
+      for (const operation of operations) {
+        const exit = yield* Effect.exit(operation)
+        expect(Exit.isFailure(exit) && exit.cause._tag).toBe("Fail")
+        expectStorageError(yield* Effect.flip(operation))
+      }
+    })
+  )
+})
+
+describe("RecordStorage settle", () => {
+  it.scoped(
+    "Answered with no rejection deletes exactly the batch: not other streams' records between its ids, nor newer ones",
+    () =>
+      Effect.gen(function* () {
+        const storage = yield* open(memory)
+        yield* insertAll(storage, [
+          ["s", "s0", 10],
+          ["t", "t0", 40],
+          ["s", "s1", 20],
+          ["t", "t1", 40],
+          ["s", "s2", 30]
+        ])
+        const batch = yield* storage.batch("s", { maxRecords: 2, maxBytes: 1_000 })
+        expect(keys(batch)).toEqual(["s0", "s1"])
+        // Recorded after the batch was read: newer than the batch, so not part of it
+        yield* insertAll(storage, [["s", "s3", 50]])
+
+        const dropped = yield* storage.settle(answered(batch), 3)
+        expect(dropped.count).toBe(0)
+        expect(dropped.byStream.size).toBe(0)
+        expect(keys(yield* storage.batch("s", big))).toEqual(["s2", "s3"])
+        expect(keys(yield* storage.batch("t", big))).toEqual(["t0", "t1"])
+        expect(yield* storage.status).toMatchObject({ records: 4, bytes: 32 + 52 + 42 + 42 })
+        // Nothing left behind was charged
+        expect((yield* storage.batch("s", big)).map((r) => r.retryCount)).toEqual([0, 0])
+        expect((yield* storage.batch("t", big)).map((r) => r.retryCount)).toEqual([0, 0])
+        // Settling it again deletes nothing and leaves the byte count alone
+        yield* storage.settle(answered(batch), 3)
+        expect(yield* storage.status).toMatchObject({ records: 4, bytes: 32 + 52 + 42 + 42 })
+      })
+  )
+
+  it.scoped(
+    "Answered with rejections deletes the rest of the batch and charges one attempt to each rejected record",
+    () =>
+      Effect.gen(function* () {
+        const storage = yield* open(memory)
+        yield* insertAll(storage, [
+          ["s", "s0", 10],
+          ["s", "s1", 20],
+          ["t", "t0", 40],
+          ["s", "s2", 30],
+          ["s", "s3", 40],
+          ["s", "s4", 50]
+        ])
+        const batch = yield* storage.batch("s", { maxRecords: 4, maxBytes: 1_000 })
+        expect(keys(batch)).toEqual(["s0", "s1", "s2", "s3"])
+        const [s0, s1, s2, s3] = batch
+
+        const dropped = yield* storage.settle(answered(batch, [s1!, s3!]), 3)
+        expect(dropped).toMatchObject({ count: 0 })
+        expect(yield* retryCounts(storage, "s")).toEqual([
+          ["s1", 1],
+          ["s3", 1],
+          ["s4", 0]
+        ])
+        expect(yield* retryCounts(storage, "t")).toEqual([["t0", 0]])
+        expect(yield* bytes(storage)).toBe(22 + 42 + 52 + 42)
+
+        // Every record rejected: nothing deleted, each charged
+        const again = yield* storage.batch("s", big)
+        yield* storage.settle(answered(again, again), 3)
+        expect(yield* retryCounts(storage, "s")).toEqual([
+          ["s1", 2],
+          ["s3", 2],
+          ["s4", 1]
+        ])
+        expect(yield* bytes(storage)).toBe(22 + 42 + 52 + 42)
+        expect(ids([s0!, s2!]).every((id) => !ids(again).includes(id))).toBe(true)
+      })
+  )
+
+  it.scoped(
+    "Answered with rejections drops a rejected record that reaches maxAttempts and deletes the accepted ones",
+    () =>
+      Effect.gen(function* () {
+        const storage = yield* open(memory)
+        yield* insertAll(storage, [
+          ["s", "s0", 10],
+          ["s", "s1", 20],
+          ["s", "s2", 30]
+        ])
+        const first = yield* storage.batch("s", big)
+        yield* storage.settle(answered(first, first), 2)
+        expect(yield* retryCounts(storage, "s")).toEqual([
+          ["s0", 1],
+          ["s1", 1],
+          ["s2", 1]
+        ])
+        // Second attempt: s0 accepted, s1 rejected (reaches 2 of 2: dropped), s2 rejected likewise
+        const second = yield* storage.batch("s", big)
+        const dropped = yield* storage.settle(answered(second, second.slice(1)), 2)
+        expect(dropped.count).toBe(2)
+        expect(Object.fromEntries(dropped.byStream)).toEqual({ s: 2 })
+        expect(yield* storage.status).toEqual({ records: 0, bytes: 0, oldestCreatedAt: undefined })
+        expect(yield* storage.streams).toEqual([])
+      })
+  )
+
+  it.scoped("Refused charges every record of the range and drops those that reach maxAttempts", () =>
+    Effect.gen(function* () {
+      const storage = yield* open(memory)
+      yield* insertAll(storage, [
+        ["a", "a0", 10],
+        ["b", "b0", 20],
+        ["a", "a1", 10],
+        ["a", "a2", 10]
+      ])
+      const maxAttempts = 3
+      // a0 is charged alone first, so that it reaches the limit one settle before a1
+      yield* storage.settle(refused((yield* storage.batch("a", big)).slice(0, 1)), maxAttempts)
+      const none = yield* storage.settle(
+        refused(yield* storage.batch("a", { maxRecords: 2, maxBytes: 1_000 })),
+        maxAttempts
+      )
+      expect(none.count).toBe(0)
+      expect(none.byStream.size).toBe(0)
+      expect(yield* retryCounts(storage, "a")).toEqual([
+        ["a0", 2],
+        ["a1", 1],
+        ["a2", 0]
+      ])
+      // b0 sits between a0 and a1 by id and is not part of stream a's range
+      expect(yield* retryCounts(storage, "b")).toEqual([["b0", 0]])
+
+      const bytesBefore = yield* bytes(storage)
+      const third = yield* storage.settle(refused(yield* storage.batch("a", big)), maxAttempts)
+      expect(third.count).toBe(1)
+      expect(Object.fromEntries(third.byStream)).toEqual({ a: 1 })
+      expect(yield* retryCounts(storage, "a")).toEqual([
+        ["a1", 2],
+        ["a2", 1]
+      ])
+      expect(yield* storage.status).toMatchObject({ records: 3, bytes: bytesBefore - 12 })
+      expect(yield* retryCounts(storage, "b")).toEqual([["b0", 0]])
     })
   )
 
-  it.effect("chargeAttempt after the scope closed fails with KinesisStorageException, not a defect", () =>
+  it.scoped("Refused with maxAttempts 1 drops the whole batch at once and nothing else", () =>
     Effect.gen(function* () {
-      const storage = yield* Effect.scoped(open(memory))
-      const exit = yield* Effect.exit(storage.chargeAttempt([1], 3))
-      expect(Exit.isFailure(exit) && exit.cause._tag).toBe("Fail")
-      expectStorageError(yield* Effect.flip(storage.chargeAttempt([1], 3)))
+      const storage = yield* open(memory)
+      yield* insertAll(storage, [
+        ["x", "x0", 1],
+        ["x", "x1", 1],
+        ["y", "y0", 1],
+        ["x", "x2", 1],
+        ["z", "z0", 1]
+      ])
+      const x = yield* storage.batch("x", big)
+      yield* insertAll(storage, [["x", "x3", 1]])
+
+      const dropped = yield* storage.settle(refused(x), 1)
+      expect(dropped.count).toBe(3)
+      expect(Object.fromEntries(dropped.byStream)).toEqual({ x: 3 })
+      expect(yield* storage.streams).toEqual(["x", "y", "z"])
+      expect(yield* retryCounts(storage, "x")).toEqual([["x3", 0]])
+      expect(yield* storage.status).toMatchObject({ records: 3, bytes: 9 })
+    })
+  )
+
+  it.scoped("settle of a range with no records left deletes and charges nothing", () =>
+    Effect.gen(function* () {
+      const storage = yield* open(memory)
+      yield* insertAll(storage, [["s", "s0", 1]])
+      const range = { streamName: "s", firstId: 1_000, lastId: 2_000 }
+      expect(yield* storage.settle({ _tag: "Refused", ...range }, 1)).toMatchObject({ count: 0 })
+      expect(yield* storage.settle({ _tag: "Answered", ...range, rejected: [] }, 1)).toMatchObject({ count: 0 })
+      expect(yield* storage.settle({ _tag: "Answered", ...range, rejected: [1_500] }, 1)).toMatchObject({ count: 0 })
+      expect(yield* retryCounts(storage, "s")).toEqual([["s0", 0]])
+      expect(yield* storage.status).toMatchObject({ records: 1, bytes: 3 })
+    })
+  )
+
+  it.scoped("settle after clear during the request keeps the byte count exact for what was recorded since", () =>
+    Effect.gen(function* () {
+      const storage = yield* open(memory)
+      yield* insertAll(storage, [
+        ["s", "s0", 10],
+        ["s", "s1", 20]
+      ])
+      const batch = yield* storage.batch("s", big)
+      expect(yield* storage.clear).toBe(2)
+      yield* insertAll(storage, [["s", "s2", 30]])
+
+      expect(yield* storage.settle(answered(batch), 3)).toMatchObject({ count: 0 })
+      expect(keys(yield* storage.batch("s", big))).toEqual(["s2"])
+      expect(yield* storage.status).toMatchObject({ records: 1, bytes: 32 })
+      expect(yield* storage.settle(answered(batch, batch), 1)).toMatchObject({ count: 0 })
+      expect(yield* storage.settle(refused(batch), 1)).toMatchObject({ count: 0 })
+      expect(yield* retryCounts(storage, "s")).toEqual([["s2", 0]])
+      expect(yield* storage.status).toMatchObject({ records: 1, bytes: 32 })
     })
   )
 })
 
 describe("RecordStorage byte count", () => {
-  it.scoped("matches the database through insert, delete, dropped attempts, clear and reopen", () =>
+  it.scoped("matches the database through insert, settle, dropped attempts, clear and reopen", () =>
     Effect.gen(function* () {
       const filename = yield* tempFile
       const keys = ["k", "é", "😀", "キー", "key-long-ascii"]
       let expected = 0
 
-      // Insert records with multi-byte keys; delete some; drop some through attempts
+      // Insert records with multi-byte keys; deliver some; drop some through attempts
       yield* Effect.scoped(
         Effect.gen(function* () {
           const storage = yield* open(filename)
@@ -444,39 +485,40 @@ describe("RecordStorage byte count", () => {
             yield* storage.insert(rec)
             expected += rec.size
           }
-          expect(yield* storage.cachedBytes).toBe(expected)
+          expect(yield* bytes(storage)).toBe(expected)
 
-          const s0 = yield* storage.batch("s0", big)
-          expect(yield* storage.delete(ids(s0.slice(0, 4)))).toBe(4)
-          expected -= s0.slice(0, 4).reduce((sum, r) => sum + r.size, 0)
-          expect(yield* storage.cachedBytes).toBe(expected)
+          const s0 = yield* storage.batch("s0", { maxRecords: 4, maxBytes: Number.MAX_SAFE_INTEGER })
+          yield* storage.settle(answered(s0), 2)
+          expected -= sizes(s0)
+          expect(yield* bytes(storage)).toBe(expected)
 
           const s1 = yield* storage.batch("s1", big)
-          yield* storage.chargeAttempt(ids(s1), 2)
-          expect(yield* storage.cachedBytes).toBe(expected)
-          const dropped = yield* storage.chargeAttempt(ids(s1.slice(0, 3)), 2)
+          yield* storage.settle(refused(s1), 2)
+          expect(yield* bytes(storage)).toBe(expected)
+          // Second attempt: the first three rejected (dropped), the rest accepted (deleted)
+          const dropped = yield* storage.settle(answered(s1, s1.slice(0, 3)), 2)
           expect(dropped.count).toBe(3)
-          expected -= s1.slice(0, 3).reduce((sum, r) => sum + r.size, 0)
-          expect(yield* storage.cachedBytes).toBe(expected)
+          expected -= sizes(s1)
+          expect(yield* bytes(storage)).toBe(expected)
+          expect(yield* records(storage)).toBe(30 - 4 - 10)
         })
       )
 
       const onDisk = readFile(filename)
       expect(onDisk.sizes).toBe(expected)
       expect(onDisk.bytes).toBe(expected)
-      expect(onDisk.count).toBe(30 - 4 - 3)
+      expect(onDisk.count).toBe(30 - 4 - 10)
 
       // Reopen: the count comes back from the file
       yield* Effect.scoped(
         Effect.gen(function* () {
           const storage = yield* open(filename)
-          expect(yield* storage.cachedBytes).toBe(expected)
-          expect(yield* storage.count).toBe(onDisk.count)
+          expect(yield* storage.status).toMatchObject({ records: onDisk.count, bytes: expected })
           // ...and keeps counting from there
           const rec = yield* record("s2", "😀", 100)
           yield* storage.insert(rec)
           expected += rec.size
-          expect(yield* storage.cachedBytes).toBe(expected)
+          expect(yield* bytes(storage)).toBe(expected)
         })
       )
       expect(readFile(filename).sizes).toBe(expected)
@@ -486,15 +528,14 @@ describe("RecordStorage byte count", () => {
         Effect.gen(function* () {
           const storage = yield* open(filename)
           expect(yield* storage.clear).toBe(onDisk.count + 1)
-          expect(yield* storage.cachedBytes).toBe(0)
+          expect(yield* bytes(storage)).toBe(0)
         })
       )
       expect(readFile(filename)).toMatchObject({ count: 0, sizes: 0 })
       yield* Effect.scoped(
         Effect.gen(function* () {
           const storage = yield* open(filename)
-          expect(yield* storage.cachedBytes).toBe(0)
-          expect(yield* storage.count).toBe(0)
+          expect(yield* storage.status).toEqual({ records: 0, bytes: 0, oldestCreatedAt: undefined })
         })
       )
     })
@@ -505,11 +546,11 @@ describe("RecordStorage byte count", () => {
       const filename = yield* tempFile
       yield* Effect.scoped(Effect.flatMap(open(filename, 100), (storage) => insertAll(storage, [["s", "k", 79]])))
       const storage = yield* open(filename, 100)
-      expect(yield* storage.cachedBytes).toBe(80)
+      expect(yield* bytes(storage)).toBe(80)
       const refused = yield* Effect.flip(Effect.flatMap(record("s", "k", 20), storage.insert))
       expect(refused).toBeInstanceOf(KinesisLimitExceededException)
       yield* insertAll(storage, [["s", "k", 19]])
-      expect(yield* storage.cachedBytes).toBe(100)
+      expect(yield* bytes(storage)).toBe(100)
     })
   )
 })
@@ -529,8 +570,8 @@ describe("RecordStorage cache limit", () => {
             (r) => Effect.either(storage.insert(r)),
             { concurrency: "unbounded" }
           )
-          expect(yield* storage.count).toBe(50)
-          expect(yield* storage.cachedBytes).toBe(5_000)
+          expect(yield* records(storage)).toBe(50)
+          expect(yield* bytes(storage)).toBe(5_000)
           return outcomes
         })
       )
@@ -564,13 +605,13 @@ describe("RecordStorage cache limit", () => {
             { concurrency: "unbounded" }
           )
           const accepted = sizes.filter((_, i) => Either.isRight(outcomes[i]!))
-          const bytes = yield* storage.cachedBytes
-          expect(bytes).toBe(accepted.reduce((a, b) => a + b, 0))
-          expect(bytes).toBeLessThanOrEqual(limit)
+          const cached = yield* bytes(storage)
+          expect(cached).toBe(accepted.reduce((a, b) => a + b, 0))
+          expect(cached).toBeLessThanOrEqual(limit)
           expect(outcomes.filter(Either.isLeft).every((e) => e.left._tag === "KinesisLimitExceededException")).toBe(
             true
           )
-          return bytes
+          return cached
         })
       )
       expect(readFile(filename).sizes).toBe(counted)
@@ -585,19 +626,19 @@ describe("RecordStorage cache limit", () => {
       const error = yield* Effect.flip(Effect.flatMap(record("s", "k", 40), storage.insert))
       expect(error).toBeInstanceOf(KinesisLimitExceededException)
       expect(error._tag).toBe("KinesisLimitExceededException")
-      expect(yield* storage.cachedBytes).toBe(60)
-      expect(yield* storage.count).toBe(1)
+      expect(yield* bytes(storage)).toBe(60)
+      expect(yield* records(storage)).toBe(1)
       // 40 bytes into 40 remaining: accepted
       yield* insertAll(storage, [["s", "k", 39]])
-      expect(yield* storage.cachedBytes).toBe(100)
+      expect(yield* bytes(storage)).toBe(100)
       // Full: even the smallest record is refused
       const full = yield* Effect.flip(Effect.flatMap(record("s", "k", 0), storage.insert))
       expect(full).toBeInstanceOf(KinesisLimitExceededException)
-      expect(yield* storage.count).toBe(2)
-      // Deleting makes room again
-      yield* storage.delete(ids((yield* storage.batch("s", big)).slice(0, 1)))
+      expect(yield* records(storage)).toBe(2)
+      // Delivering makes room again
+      yield* storage.settle(answered((yield* storage.batch("s", big)).slice(0, 1)), 3)
       yield* insertAll(storage, [["s", "k", 59]])
-      expect(yield* storage.cachedBytes).toBe(100)
+      expect(yield* bytes(storage)).toBe(100)
     })
   )
 
@@ -606,7 +647,7 @@ describe("RecordStorage cache limit", () => {
       const storage = yield* open(memory, 10)
       const error = yield* Effect.flip(Effect.flatMap(record("s", "k", 10), storage.insert))
       expect(error).toBeInstanceOf(KinesisLimitExceededException)
-      expect(yield* storage.count).toBe(0)
+      expect(yield* records(storage)).toBe(0)
     })
   )
 })
@@ -638,7 +679,7 @@ describe("RecordStorage group commit", () => {
       yield* Fiber.join(burst)
 
       expect(stored).toBe(callers * each)
-      expect(yield* storage.count).toBe(callers * each)
+      expect(yield* records(storage)).toBe(callers * each)
       // The timer fired while the burst was still going, not once it had ended.
       expect(storedWhenAwake).toBeLessThan(callers * each)
     })
@@ -659,8 +700,8 @@ describe("RecordStorage persistence", () => {
             )
           }
           const alpha = yield* storage.batch("alpha", big)
-          yield* storage.chargeAttempt([alpha[0]!.id, alpha[1]!.id], 10)
-          yield* storage.chargeAttempt([alpha[1]!.id], 10)
+          yield* storage.settle(refused(alpha.slice(0, 2)), 10)
+          yield* storage.settle(refused(alpha.slice(1, 2)), 10)
           return {
             alpha: yield* storage.batch("alpha", big),
             beta: yield* storage.batch("beta", big)
@@ -691,8 +732,14 @@ describe("RecordStorage persistence", () => {
       // A record inserted after reopening comes after the old ones, and the old counts still apply
       yield* insertAll(storage, [["alpha", "new", 1]])
       expect(keys(yield* storage.batch("alpha", big)).at(-1)).toBe("new")
-      const dropped = yield* storage.chargeAttempt([alpha[1]!.id], 3)
+      const dropped = yield* storage.settle(refused(alpha.slice(1, 2)), 3)
       expect(dropped.count).toBe(1)
+      expect(yield* retryCounts(storage, "alpha")).toEqual([
+        ["key-0-é", 1],
+        ["key-2-é", 0],
+        ["key-3-é", 0],
+        ["new", 0]
+      ])
     })
   )
 
@@ -710,6 +757,32 @@ describe("RecordStorage persistence", () => {
         .map((name) => fs.readFileSync(path.join(dir, name)))
       expect(onDisk.some((content) => content.includes("durable"))).toBe(true)
     })
+  )
+
+  it.scoped(
+    "a file without incremental auto-vacuum (an earlier version's) is converted at open and keeps its records",
+    () =>
+      Effect.gen(function* () {
+        const filename = yield* tempFile
+        yield* Effect.scoped(Effect.flatMap(open(filename), (storage) => insertAll(storage, [["s", "kept", 5]])))
+        const db = new Sqlite(filename)
+        db.pragma("auto_vacuum = NONE")
+        db.exec("VACUUM")
+        expect(db.pragma("auto_vacuum", { simple: true })).toBe(0)
+        db.close()
+
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            const storage = yield* open(filename)
+            expect(keys(yield* storage.batch("s", big))).toEqual(["kept"])
+            expect(yield* storage.status).toMatchObject({ records: 1, bytes: 9 })
+          })
+        )
+        const check = new Sqlite(filename, { readonly: true })
+        const mode = check.pragma("auto_vacuum", { simple: true })
+        check.close()
+        expect(mode).toBe(2)
+      })
   )
 })
 
@@ -822,9 +895,9 @@ describe("RecordStorage opening the file", () => {
       yield* insertAll(west, [["s", "west", 5]])
       expect(keys(yield* east.batch("s", big))).toEqual(["east-1", "east-2"])
       expect(keys(yield* west.batch("s", big))).toEqual(["west"])
-      expect(yield* west.cachedBytes).toBe(9)
+      expect(yield* bytes(west)).toBe(9)
       expect(yield* east.clear).toBe(2)
-      expect(yield* west.count).toBe(1)
+      expect(yield* records(west)).toBe(1)
     })
   )
 })

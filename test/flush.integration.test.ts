@@ -142,12 +142,11 @@ describe("flush against kinesalite", () => {
         missing: retryCounts(storage, "down-0-missing"),
         a: retryCounts(storage, "down-a"),
         b: retryCounts(storage, "down-b"),
-        count: storage.count,
-        bytes: storage.cachedBytes
+        status: storage.status
       })
       const before = yield* snapshot
       expect(before.missing).toEqual([["charged", 1]])
-      expect(before.count).toBe(8)
+      expect(before.status.records).toBe(8)
 
       yield* Effect.acquireRelease(
         Effect.promise(() => local.stop()),
@@ -164,7 +163,7 @@ describe("flush against kinesalite", () => {
       expect(yield* readStream("down-a")).toEqual(Array.from({ length: 3 }, (_, i) => [`a${i}`, hex(bytes(`a-${i}`))]))
       expect(yield* readStream("down-b")).toEqual(Array.from({ length: 4 }, (_, i) => [`b${i}`, hex(bytes(`b-${i}`))]))
       expect(yield* retryCounts(storage, "down-0-missing")).toEqual([["charged", 2]])
-      expect(yield* storage.count).toBe(1)
+      expect(yield* storage.status).toMatchObject({ records: 1 })
     })
   )
 
@@ -273,7 +272,8 @@ describe("flush with credentials that never resolve", () => {
 
       expect(error).toBeInstanceOf(KinesisUnknownException)
       expect(yield* retryCounts(storage, "stuck-credentials")).toEqual([["c0", 0]])
-      yield* engine.awaitIdle.pipe(Effect.timeout("1 second"))
+      yield* engine.shutdown.pipe(Effect.timeout("1 second"))
+      expect(yield* engine.flush).toEqual({ recordsFlushed: 0, flushInProgress: true })
     })
   )
 })
