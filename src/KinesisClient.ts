@@ -41,6 +41,7 @@ import {
   resolveOptions
 } from "./KinesisClientConfig.js"
 import * as EventLoop from "./internal/eventLoop.js"
+import * as WorkerStorage from "./internal/workerStorage.js"
 import { type RecordInput, validate } from "./RecordInput.js"
 import * as RecordSender from "./RecordSender.js"
 import * as RecordStorage from "./RecordStorage.js"
@@ -230,7 +231,7 @@ export const dependencies = (
   options: ResolvedOptions
 ): Layer.Layer<Dependencies, KinesisStorageException> =>
   Layer.merge(
-    RecordStorage.layer({ filename: resolveCacheFile(config), cacheMaxBytes: options.cacheMaxBytes }),
+    WorkerStorage.layer({ filename: resolveCacheFile(config), cacheMaxBytes: options.cacheMaxBytes }),
     RecordSender.layer(config, options.requestTimeout)
   )
 

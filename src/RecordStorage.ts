@@ -14,12 +14,11 @@
 import * as os from "node:os"
 import * as path from "node:path"
 import type { SqlError } from "@effect/sql/SqlError"
+import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
-import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as FiberId from "effect/FiberId"
 import * as Layer from "effect/Layer"
 import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
@@ -80,6 +79,11 @@ export interface CacheStatus {
 export interface RecordStorage {
   /** Stores one record once it fits under `cacheMaxBytes`; succeeds only after the row is committed. */
   readonly insert: (record: ValidRecord) => Effect.Effect<void, KinesisLimitExceededException | KinesisStorageException>
+  /**
+   * Stores records handed over together, each as `insert` would, in one group; answers once every one
+   * is committed or refused, with each one's error (undefined where it was stored).
+   */
+  readonly insertAll: (records: ReadonlyArray<ValidRecord>) => Effect.Effect<ReadonlyArray<InsertError | undefined>>
   /** The names of the streams that have cached records, in name order. */
   readonly streams: Effect.Effect<ReadonlyArray<string>, KinesisStorageException>
   /** The oldest records of one stream, in insertion order: the longest prefix within `limits`. */
@@ -126,11 +130,18 @@ export const defaultStoragePath = (): string => {
 export const cacheFilename = (storagePath: string, region: string): string =>
   path.join(storagePath, `kinesis-records-${region.replace(/[^a-zA-Z0-9_-]/g, "_")}.db`)
 
-type InsertError = KinesisLimitExceededException | KinesisStorageException
+/** Why an insert failed: the cache limit, or the database. */
+export type InsertError = KinesisLimitExceededException | KinesisStorageException
+
+/** One record waiting in the actor's queue, and how to tell its caller the outcome. */
+interface PendingInsert {
+  readonly record: ValidRecord
+  readonly answer: (error: InsertError | undefined) => void
+}
 
 /** A command of the actor's queue. */
 type Command =
-  | { readonly _tag: "Insert"; readonly record: ValidRecord; readonly done: Deferred.Deferred<void, InsertError> }
+  | { readonly _tag: "Insert"; readonly inserts: ReadonlyArray<PendingInsert> }
   | {
       readonly _tag: "Run"
       readonly run: Effect.Effect<void>
@@ -271,16 +282,16 @@ export const make = (
       })
 
     /** Commits one group (records that fit under the limit, in order) and answers each caller. */
-    const commitGroup = (group: ReadonlyArray<Extract<Command, { _tag: "Insert" }>>): Effect.Effect<void> =>
+    const commitGroup = (group: ReadonlyArray<PendingInsert>): Effect.Effect<void> =>
       Effect.gen(function* () {
-        const accepted: Array<Extract<Command, { _tag: "Insert" }>> = []
+        const accepted: Array<PendingInsert> = []
         let budget = options.cacheMaxBytes - bytes
         for (const insert of group) {
           if (insert.record.size <= budget) {
             accepted.push(insert)
             budget -= insert.record.size
           } else {
-            Deferred.unsafeDone(insert.done, Exit.fail(limitExceeded(insert.record.size)))
+            insert.answer(limitExceeded(insert.record.size))
           }
         }
         if (accepted.length === 0) return
@@ -298,14 +309,14 @@ export const make = (
           records += accepted.length
           bytes += sumSizes(accepted.map((insert) => insert.record))
         }
-        const outcome: Exit.Exit<void, InsertError> = Exit.isSuccess(written) ? Exit.void : written
-        for (const insert of accepted) Deferred.unsafeDone(insert.done, outcome)
+        const error = Exit.isSuccess(written) ? undefined : Cause.squash(written.cause) as InsertError
+        for (const insert of accepted) insert.answer(error)
       })
 
     /** Commits a run of inserts in groups of at most `maxGroupBytes` (a larger record alone). */
-    const commitInserts = (inserts: ReadonlyArray<Extract<Command, { _tag: "Insert" }>>): Effect.Effect<void> =>
+    const commitInserts = (inserts: ReadonlyArray<PendingInsert>): Effect.Effect<void> =>
       Effect.gen(function* () {
-        let group: Array<Extract<Command, { _tag: "Insert" }>> = []
+        let group: Array<PendingInsert> = []
         let groupBytes = 0
         for (const insert of inserts) {
           if (group.length > 0 && groupBytes + insert.record.size > maxGroupBytes) {
@@ -493,10 +504,10 @@ export const make = (
     const serve: Effect.Effect<void> = Effect.gen(function* () {
       for (;;) {
         const commands = yield* Queue.takeBetween(mailbox, 1, maxGroupSize)
-        let inserts: Array<Extract<Command, { _tag: "Insert" }>> = []
+        let inserts: Array<PendingInsert> = []
         for (const command of commands) {
           if (command._tag === "Insert") {
-            inserts.push(command)
+            for (const insert of command.inserts) inserts.push(insert)
             continue
           }
           if (inserts.length > 0) yield* commitInserts(inserts)
@@ -512,29 +523,60 @@ export const make = (
     let open = true
     const closed = () => new KinesisStorageException({ message: "The cache database is closed" })
 
-    /** Queues a command, or fails at once when the cache is closing. One synchronous step. */
-    const submit = <A, E>(make: (done: Deferred.Deferred<A, E>) => Command): Effect.Effect<A, E | KinesisStorageException> =>
-      Effect.suspend((): Effect.Effect<A, E | KinesisStorageException> => {
-        if (!open) return Effect.fail(closed())
-        const done = Deferred.unsafeMake<A, E>(FiberId.none)
-        Queue.unsafeOffer(mailbox, make(done))
-        return Deferred.await(done)
-      })
+    /** Queues a command, or refuses it at once when the cache is closing. One synchronous step. */
+    const submit = (command: Command, refuse: () => void) => {
+      if (open) Queue.unsafeOffer(mailbox, command)
+      else refuse()
+    }
 
     /** Runs `work` on the actor, after every command queued before it. */
     const command = <A>(operation: string, work: Effect.Effect<A, SqlError>): Effect.Effect<A, KinesisStorageException> =>
-      submit<A, KinesisStorageException>((done) => ({
-        _tag: "Run",
-        run: Effect.asVoid(Deferred.complete(done, guarded(operation, work))),
-        refuse: (error) => Deferred.unsafeDone(done, Exit.fail(error))
-      }))
+      Effect.async<A, KinesisStorageException>((resume) => {
+        const refuse = (error: KinesisStorageException) => resume(Effect.fail(error))
+        submit(
+          {
+            _tag: "Run",
+            run: Effect.matchCause(guarded(operation, work), {
+              onFailure: (cause) => resume(Effect.failCause(cause)),
+              onSuccess: (value) => resume(Effect.succeed(value))
+            }),
+            refuse
+          },
+          () => refuse(closed())
+        )
+      })
+
+    const insert = (record: ValidRecord): Effect.Effect<void, InsertError> =>
+      Effect.async<void, InsertError>((resume) => {
+        const answer = (error: InsertError | undefined) => resume(error === undefined ? Effect.void : Effect.fail(error))
+        submit({ _tag: "Insert", inserts: [{ record, answer }] }, () => answer(closed()))
+      })
+
+    const insertAll = (records: ReadonlyArray<ValidRecord>): Effect.Effect<ReadonlyArray<InsertError | undefined>> =>
+      Effect.async<ReadonlyArray<InsertError | undefined>>((resume) => {
+        const errors: Array<InsertError | undefined> = new Array(records.length)
+        let left = records.length
+        if (left === 0) return resume(Effect.succeed(errors))
+        const inserts = records.map(
+          (record, index): PendingInsert => ({
+            record,
+            answer: (error) => {
+              errors[index] = error
+              if (--left === 0) resume(Effect.succeed(errors))
+            }
+          })
+        )
+        submit({ _tag: "Insert", inserts }, () => {
+          for (const pending of inserts) pending.answer(closed())
+        })
+      })
 
     // If the actor ever stopped on a defect, nothing may wait for it: every queued command is failed.
     const failQueued = Effect.suspend(() => {
       open = false
       return Effect.map(Queue.takeAll(mailbox), (left) => {
         for (const queued of left) {
-          if (queued._tag === "Insert") Deferred.unsafeDone(queued.done, Exit.fail(closed()))
+          if (queued._tag === "Insert") for (const pending of queued.inserts) pending.answer(closed())
           if (queued._tag === "Run") queued.refuse(closed())
         }
       })
@@ -552,7 +594,8 @@ export const make = (
     )
 
     return RecordStorage.of({
-      insert: (record) => submit<void, InsertError>((done) => ({ _tag: "Insert", record, done })),
+      insert,
+      insertAll,
       streams: command("list the streams", listStreams).pipe(Effect.withSpan("RecordStorage.streams")),
       batch: (streamName, limits) =>
         command("read a batch", readBatch(streamName, limits)).pipe(Effect.withSpan("RecordStorage.batch")),

@@ -18,7 +18,7 @@ import type * as Scope from "effect/Scope"
 import { KinesisStorageException } from "../Errors.js"
 
 /** The in-memory database name: nothing is persisted. */
-const inMemory = ":memory:"
+export const inMemory = ":memory:"
 
 /** `PRAGMA auto_vacuum` value of incremental vacuum. */
 const incrementalVacuum = 2
@@ -64,7 +64,7 @@ const isBusy = (cause: unknown): boolean => errorCode(cause)?.startsWith("SQLITE
  * that no other client holds the file: an owner keeps an exclusive lock for as long as it is open,
  * and the operating system drops that lock when the owner's process dies.
  */
-const claimFile = (filename: string) =>
+export const claimFile = (filename: string): Effect.Effect<void, KinesisStorageException> =>
   Effect.try({
     try: () => {
       fs.mkdirSync(path.dirname(filename), { recursive: true, mode: 0o700 })
