@@ -34,14 +34,14 @@ import {
 } from "./Errors.js"
 import * as FlushEngine from "./FlushEngine.js"
 import * as FlushScheduler from "./FlushScheduler.js"
+import * as EventLoop from "./internal/eventLoop.js"
+import * as WorkerStorage from "./internal/workerStorage.js"
 import {
   type KinesisClientConfig,
   type ResolvedOptions,
   resolveCacheFile,
   resolveOptions
 } from "./KinesisClientConfig.js"
-import * as EventLoop from "./internal/eventLoop.js"
-import * as WorkerStorage from "./internal/workerStorage.js"
 import { type RecordInput, validate } from "./RecordInput.js"
 import * as RecordSender from "./RecordSender.js"
 import * as RecordStorage from "./RecordStorage.js"
@@ -222,7 +222,10 @@ export const makeWith = <E>(
  * invalid input, a flush already running): a caller that retries in a loop would otherwise hold off
  * every timer and socket, the answer to the request in flight included.
  */
-const answerAfterTurn = <A, E>(effect: Effect.Effect<A, E>, on: "always" | "failure" = "always"): Effect.Effect<A, E> =>
+const answerAfterTurn = <A, E>(
+  effect: Effect.Effect<A, E>,
+  on: "always" | "failure" = "always"
+): Effect.Effect<A, E> =>
   on === "always" ? Effect.onExit(effect, () => EventLoop.turn) : Effect.tapErrorCause(effect, () => EventLoop.turn)
 
 /** The real storage and sender for a configuration. */

@@ -64,7 +64,10 @@ const closedResult = (): Promise<Result<never>> =>
     setImmediate(() =>
       resolve({
         _tag: "Error",
-        error: new ClientClosedException({ message: "The client is closed", recoverySuggestion: "Create a new client." })
+        error: new ClientClosedException({
+          message: "The client is closed",
+          recoverySuggestion: "Create a new client."
+        })
       })
     )
   )

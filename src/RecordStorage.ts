@@ -309,7 +309,7 @@ export const make = (
           records += accepted.length
           bytes += sumSizes(accepted.map((insert) => insert.record))
         }
-        const error = Exit.isSuccess(written) ? undefined : Cause.squash(written.cause) as InsertError
+        const error = Exit.isSuccess(written) ? undefined : (Cause.squash(written.cause) as InsertError)
         for (const insert of accepted) insert.answer(error)
       })
 
@@ -337,7 +337,10 @@ export const make = (
     let broken: KinesisStorageException | undefined
 
     /** Runs the work of one command; maps its failure, and notes a corrupt file. */
-    const guarded = <A>(operation: string, work: Effect.Effect<A, SqlError>): Effect.Effect<A, KinesisStorageException> =>
+    const guarded = <A>(
+      operation: string,
+      work: Effect.Effect<A, SqlError>
+    ): Effect.Effect<A, KinesisStorageException> =>
       Effect.suspend(() =>
         broken
           ? Effect.fail(broken)
@@ -402,7 +405,10 @@ export const make = (
       })
 
     /** Adds one failed attempt to the charged rows; deletes those that reached `maxAttempts`. */
-    const charge = (charged: Effect.Effect<ReadonlyArray<{ id: number; retry_count: number }>, SqlError>, maxAttempts: number) =>
+    const charge = (
+      charged: Effect.Effect<ReadonlyArray<{ id: number; retry_count: number }>, SqlError>,
+      maxAttempts: number
+    ) =>
       transaction(
         Effect.gen(function* () {
           const spent = (yield* charged).filter((row) => row.retry_count >= maxAttempts).map((row) => row.id)
@@ -530,7 +536,10 @@ export const make = (
     }
 
     /** Runs `work` on the actor, after every command queued before it. */
-    const command = <A>(operation: string, work: Effect.Effect<A, SqlError>): Effect.Effect<A, KinesisStorageException> =>
+    const command = <A>(
+      operation: string,
+      work: Effect.Effect<A, SqlError>
+    ): Effect.Effect<A, KinesisStorageException> =>
       Effect.async<A, KinesisStorageException>((resume) => {
         const refuse = (error: KinesisStorageException) => resume(Effect.fail(error))
         submit(
@@ -548,7 +557,8 @@ export const make = (
 
     const insert = (record: ValidRecord): Effect.Effect<void, InsertError> =>
       Effect.async<void, InsertError>((resume) => {
-        const answer = (error: InsertError | undefined) => resume(error === undefined ? Effect.void : Effect.fail(error))
+        const answer = (error: InsertError | undefined) =>
+          resume(error === undefined ? Effect.void : Effect.fail(error))
         submit({ _tag: "Insert", inserts: [{ record, answer }] }, () => answer(closed()))
       })
 

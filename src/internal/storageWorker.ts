@@ -28,7 +28,11 @@ const send = (reply: Reply, transfer: ReadonlyArray<ArrayBuffer> = []) => port.p
 
 const toMessage = (error: unknown): ErrorMessage =>
   isAmplifyKinesisException(error) && error._tag === "KinesisLimitExceededException"
-    ? { _tag: error._tag, message: error.message, ...(error.recoverySuggestion ? { recoverySuggestion: error.recoverySuggestion } : {}) }
+    ? {
+        _tag: error._tag,
+        message: error.message,
+        ...(error.recoverySuggestion ? { recoverySuggestion: error.recoverySuggestion } : {})
+      }
     : {
         _tag: "KinesisStorageException",
         message: error instanceof Error ? error.message : String(error),
@@ -79,7 +83,9 @@ const reply = <A>(
       send({
         _tag: "Failed",
         id,
-        error: toMessage(cause._tag === "Fail" ? cause.error : new KinesisStorageException({ message: "The cache failed" }))
+        error: toMessage(
+          cause._tag === "Fail" ? cause.error : new KinesisStorageException({ message: "The cache failed" })
+        )
       }),
     onSuccess
   })
@@ -98,7 +104,9 @@ const main = Effect.gen(function* () {
         // Every request before this one is queued in the actor already; closing the scope lets it
         // answer them all, then closes the database.
         Effect.runFork(
-          Scope.close(scope, Exit.void).pipe(Effect.ensuring(Effect.sync(() => send({ _tag: "Done", id: request.id, value: undefined }))))
+          Scope.close(scope, Exit.void).pipe(
+            Effect.ensuring(Effect.sync(() => send({ _tag: "Done", id: request.id, value: undefined })))
+          )
         ).addObserver(() => resume(Effect.void))
         return
       }

@@ -19,7 +19,6 @@ import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import { type ErrorFields, KinesisLimitExceededException, KinesisStorageException } from "../Errors.js"
 import type { ValidRecord } from "../RecordInput.js"
-import * as Database from "./database.js"
 import {
   type BatchAnswer,
   type BatchLimits,
@@ -29,6 +28,7 @@ import {
   type RecordStorageOptions,
   type StoredRecord
 } from "../RecordStorage.js"
+import * as Database from "./database.js"
 import {
   type ErrorMessage,
   packInserts,
@@ -107,7 +107,8 @@ const connect = (options: WorkerOptions, start: StartWorker, onDeath: () => void
       alive = false
       const error = new KinesisStorageException({
         message: `The cache worker stopped: ${reason}`,
-        recoverySuggestion: "Try again: the next call starts a new worker. Records acknowledged before are in the cache."
+        recoverySuggestion:
+          "Try again: the next call starts a new worker. Records acknowledged before are in the cache."
       })
       if (!ready) return reject(error)
       for (const answer of pending.values()) answer({ _tag: "Failed", id: -1, error: toMessage(error) })
@@ -198,7 +199,10 @@ export const make = (
         (error: KinesisStorageException): Reply => ({ _tag: "Failed", id: -1, error: toMessage(error) })
       )
 
-    const send = (request: Call, transfer?: ReadonlyArray<ArrayBuffer>): Effect.Effect<Reply, KinesisStorageException> =>
+    const send = (
+      request: Call,
+      transfer?: ReadonlyArray<ArrayBuffer>
+    ): Effect.Effect<Reply, KinesisStorageException> =>
       Effect.async<Reply, KinesisStorageException>((resume) => {
         if (!open) return resume(Effect.fail(closedError()))
         void call(request, transfer).then((reply) => resume(Effect.succeed(reply)))
@@ -290,7 +294,10 @@ export const make = (
         while (inFlight.size > 0) await Promise.all(inFlight)
         const running = connection
         connection = undefined
-        await running?.then((worker) => worker.stop(), () => undefined)
+        await running?.then(
+          (worker) => worker.stop(),
+          () => undefined
+        )
       })
     )
 
