@@ -125,6 +125,17 @@ describe("AmplifyKinesisClient", () => {
     expect(await readTexts(stream)).toEqual(["pk-one:one"])
   })
 
+  it("record() keeps what it was given: changing the buffer right after the call changes nothing", async () => {
+    const stream = await newStream()
+    const client = await create(configFor(tempDir()))
+    const data = encoder.encode("original")
+    const recorded = client.record({ data, partitionKey: "pk-original", streamName: stream })
+    data.set(encoder.encode("CHANGED!"))
+    expect(await recorded).toEqual({ _tag: "Ok", value: {} })
+    expect(await client.flush()).toMatchObject({ _tag: "Ok", value: { recordsFlushed: 1 } })
+    expect(await readTexts(stream)).toEqual(["pk-original:original"])
+  })
+
   it("the SDK client is the escape hatch to Kinesis itself", async () => {
     const stream = await newStream()
     const client = await create(configFor(tempDir()))
