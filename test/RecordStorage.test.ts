@@ -52,7 +52,7 @@ const readFile = (filename: string) => {
 
 const open = (filename: string, cacheMaxBytes = 1024 * 1024) => RecordStorage.make({ filename, cacheMaxBytes })
 
-const insertAll = (storage: RecordStorage.RecordStorage, records: ReadonlyArray<Parameters<typeof record>>) =>
+const insertEach = (storage: RecordStorage.RecordStorage, records: ReadonlyArray<Parameters<typeof record>>) =>
   Effect.forEach(records, (args) => Effect.flatMap(record(...args), storage.insert), { discard: true })
 
 const ids = (records: ReadonlyArray<RecordStorage.StoredRecord>) => records.map((r) => r.id)
@@ -116,9 +116,9 @@ describe("RecordStorage operations", () => {
     Effect.gen(function* () {
       const storage = yield* open(memory)
       yield* TestClock.adjust("1000 millis")
-      yield* insertAll(storage, [["a", "first", 1]])
+      yield* insertEach(storage, [["a", "first", 1]])
       yield* TestClock.adjust("500 millis")
-      yield* insertAll(storage, [["b", "second", 1]])
+      yield* insertEach(storage, [["b", "second", 1]])
       expect((yield* storage.status).oldestCreatedAt).toBe(1000)
       yield* storage.settle(answered(yield* storage.batch("a", big)), 3)
       expect((yield* storage.status).oldestCreatedAt).toBe(1500)
@@ -148,7 +148,7 @@ describe("RecordStorage operations", () => {
     Effect.gen(function* () {
       const storage = yield* open(memory)
       expect(yield* storage.streams).toEqual([])
-      yield* insertAll(storage, [
+      yield* insertEach(storage, [
         ["zeta", "k", 1],
         ["alpha", "k", 1],
         ["Beta", "k", 1],
@@ -168,7 +168,7 @@ describe("RecordStorage operations", () => {
   it.scoped("batch returns one stream's oldest records in insertion order", () =>
     Effect.gen(function* () {
       const storage = yield* open(memory)
-      yield* insertAll(storage, [
+      yield* insertEach(storage, [
         ["b", "b1", 1],
         ["a", "a1", 1],
         ["a", "a2", 1],
@@ -190,7 +190,7 @@ describe("RecordStorage operations", () => {
   it.scoped("batch is capped by maxRecords", () =>
     Effect.gen(function* () {
       const storage = yield* open(memory)
-      yield* insertAll(
+      yield* insertEach(
         storage,
         Array.from({ length: 10 }, (_, i) => ["s", `k${i}`, 1] as const)
       )
@@ -206,7 +206,7 @@ describe("RecordStorage operations", () => {
     Effect.gen(function* () {
       const storage = yield* open(memory)
       // sizes (data + 2-byte key): 10, 30, 50, 5, 5
-      yield* insertAll(storage, [
+      yield* insertEach(storage, [
         ["s", "r0", 8],
         ["s", "r1", 28],
         ["s", "r2", 48],
@@ -234,7 +234,7 @@ describe("RecordStorage operations", () => {
     Effect.gen(function* () {
       const storage = yield* open(memory)
       expect(yield* storage.clear).toBe(0)
-      yield* insertAll(
+      yield* insertEach(
         storage,
         Array.from({ length: 7 }, (_, i) => [i % 2 === 0 ? "even" : "odd", `k${i}`, i * 10] as const)
       )
@@ -245,7 +245,7 @@ describe("RecordStorage operations", () => {
       expect(yield* storage.batch("even", big)).toEqual([])
       expect(yield* storage.clear).toBe(0)
       // Usable again afterwards
-      yield* insertAll(storage, [["odd", "again", 5]])
+      yield* insertEach(storage, [["odd", "again", 5]])
       expect(yield* storage.status).toMatchObject({ records: 1, bytes: 10 })
     })
   )
@@ -279,7 +279,7 @@ describe("RecordStorage settle", () => {
     () =>
       Effect.gen(function* () {
         const storage = yield* open(memory)
-        yield* insertAll(storage, [
+        yield* insertEach(storage, [
           ["s", "s0", 10],
           ["t", "t0", 40],
           ["s", "s1", 20],
@@ -289,7 +289,7 @@ describe("RecordStorage settle", () => {
         const batch = yield* storage.batch("s", { maxRecords: 2, maxBytes: 1_000 })
         expect(keys(batch)).toEqual(["s0", "s1"])
         // Recorded after the batch was read: newer than the batch, so not part of it
-        yield* insertAll(storage, [["s", "s3", 50]])
+        yield* insertEach(storage, [["s", "s3", 50]])
 
         const dropped = yield* storage.settle(answered(batch), 3)
         expect(dropped.count).toBe(0)
@@ -311,7 +311,7 @@ describe("RecordStorage settle", () => {
     () =>
       Effect.gen(function* () {
         const storage = yield* open(memory)
-        yield* insertAll(storage, [
+        yield* insertEach(storage, [
           ["s", "s0", 10],
           ["s", "s1", 20],
           ["t", "t0", 40],
@@ -351,7 +351,7 @@ describe("RecordStorage settle", () => {
     () =>
       Effect.gen(function* () {
         const storage = yield* open(memory)
-        yield* insertAll(storage, [
+        yield* insertEach(storage, [
           ["s", "s0", 10],
           ["s", "s1", 20],
           ["s", "s2", 30]
@@ -376,7 +376,7 @@ describe("RecordStorage settle", () => {
   it.scoped("Refused charges every record of the range and drops those that reach maxAttempts", () =>
     Effect.gen(function* () {
       const storage = yield* open(memory)
-      yield* insertAll(storage, [
+      yield* insertEach(storage, [
         ["a", "a0", 10],
         ["b", "b0", 20],
         ["a", "a1", 10],
@@ -415,7 +415,7 @@ describe("RecordStorage settle", () => {
   it.scoped("Refused with maxAttempts 1 drops the whole batch at once and nothing else", () =>
     Effect.gen(function* () {
       const storage = yield* open(memory)
-      yield* insertAll(storage, [
+      yield* insertEach(storage, [
         ["x", "x0", 1],
         ["x", "x1", 1],
         ["y", "y0", 1],
@@ -423,7 +423,7 @@ describe("RecordStorage settle", () => {
         ["z", "z0", 1]
       ])
       const x = yield* storage.batch("x", big)
-      yield* insertAll(storage, [["x", "x3", 1]])
+      yield* insertEach(storage, [["x", "x3", 1]])
 
       const dropped = yield* storage.settle(refused(x), 1)
       expect(dropped.count).toBe(3)
@@ -437,7 +437,7 @@ describe("RecordStorage settle", () => {
   it.scoped("settle of a range with no records left deletes and charges nothing", () =>
     Effect.gen(function* () {
       const storage = yield* open(memory)
-      yield* insertAll(storage, [["s", "s0", 1]])
+      yield* insertEach(storage, [["s", "s0", 1]])
       const range = { streamName: "s", firstId: 1_000, lastId: 2_000 }
       expect(yield* storage.settle({ _tag: "Refused", ...range }, 1)).toMatchObject({ count: 0 })
       expect(yield* storage.settle({ _tag: "Answered", ...range, rejected: [] }, 1)).toMatchObject({ count: 0 })
@@ -450,13 +450,13 @@ describe("RecordStorage settle", () => {
   it.scoped("settle after clear during the request keeps the byte count exact for what was recorded since", () =>
     Effect.gen(function* () {
       const storage = yield* open(memory)
-      yield* insertAll(storage, [
+      yield* insertEach(storage, [
         ["s", "s0", 10],
         ["s", "s1", 20]
       ])
       const batch = yield* storage.batch("s", big)
       expect(yield* storage.clear).toBe(2)
-      yield* insertAll(storage, [["s", "s2", 30]])
+      yield* insertEach(storage, [["s", "s2", 30]])
 
       expect(yield* storage.settle(answered(batch), 3)).toMatchObject({ count: 0 })
       expect(keys(yield* storage.batch("s", big))).toEqual(["s2"])
@@ -544,12 +544,12 @@ describe("RecordStorage byte count", () => {
   it.scoped("the limit counts the bytes already in the file when it is reopened", () =>
     Effect.gen(function* () {
       const filename = yield* tempFile
-      yield* Effect.scoped(Effect.flatMap(open(filename, 100), (storage) => insertAll(storage, [["s", "k", 79]])))
+      yield* Effect.scoped(Effect.flatMap(open(filename, 100), (storage) => insertEach(storage, [["s", "k", 79]])))
       const storage = yield* open(filename, 100)
       expect(yield* bytes(storage)).toBe(80)
       const refused = yield* Effect.flip(Effect.flatMap(record("s", "k", 20), storage.insert))
       expect(refused).toBeInstanceOf(KinesisLimitExceededException)
-      yield* insertAll(storage, [["s", "k", 19]])
+      yield* insertEach(storage, [["s", "k", 19]])
       expect(yield* bytes(storage)).toBe(100)
     })
   )
@@ -621,7 +621,7 @@ describe("RecordStorage cache limit", () => {
   it.scoped("a record that exactly fills the remaining space is accepted; one byte more is refused", () =>
     Effect.gen(function* () {
       const storage = yield* open(memory, 100)
-      yield* insertAll(storage, [["s", "k", 59]]) // 60 bytes
+      yield* insertEach(storage, [["s", "k", 59]]) // 60 bytes
       // 41 bytes into 40 remaining: refused, and nothing changes
       const error = yield* Effect.flip(Effect.flatMap(record("s", "k", 40), storage.insert))
       expect(error).toBeInstanceOf(KinesisLimitExceededException)
@@ -629,7 +629,7 @@ describe("RecordStorage cache limit", () => {
       expect(yield* bytes(storage)).toBe(60)
       expect(yield* records(storage)).toBe(1)
       // 40 bytes into 40 remaining: accepted
-      yield* insertAll(storage, [["s", "k", 39]])
+      yield* insertEach(storage, [["s", "k", 39]])
       expect(yield* bytes(storage)).toBe(100)
       // Full: even the smallest record is refused
       const full = yield* Effect.flip(Effect.flatMap(record("s", "k", 0), storage.insert))
@@ -637,7 +637,7 @@ describe("RecordStorage cache limit", () => {
       expect(yield* records(storage)).toBe(2)
       // Delivering makes room again
       yield* storage.settle(answered((yield* storage.batch("s", big)).slice(0, 1)), 3)
-      yield* insertAll(storage, [["s", "k", 59]])
+      yield* insertEach(storage, [["s", "k", 59]])
       expect(yield* bytes(storage)).toBe(100)
     })
   )
@@ -648,6 +648,70 @@ describe("RecordStorage cache limit", () => {
       const error = yield* Effect.flip(Effect.flatMap(record("s", "k", 10), storage.insert))
       expect(error).toBeInstanceOf(KinesisLimitExceededException)
       expect(yield* records(storage)).toBe(0)
+    })
+  )
+})
+
+describe("RecordStorage insertAll", () => {
+  it.scoped("stores records handed over together in order and answers each", () =>
+    Effect.gen(function* () {
+      const storage = yield* open(memory)
+      const given = yield* Effect.forEach(["a0", "b0", "a1"], (key) => record(key.slice(0, 1), key, 3))
+      expect(yield* storage.insertAll(given)).toEqual([undefined, undefined, undefined])
+      expect(keys(yield* storage.batch("a", big))).toEqual(["a0", "a1"])
+      expect(keys(yield* storage.batch("b", big))).toEqual(["b0"])
+      expect(yield* storage.status).toMatchObject({ records: 3, bytes: 15 })
+      expect(yield* storage.insertAll([])).toEqual([])
+      expect(yield* records(storage)).toBe(3)
+    })
+  )
+
+  it.scoped(
+    "checks the cache limit record by record: a record that does not fit is refused, a later one that fits is stored",
+    () =>
+      Effect.gen(function* () {
+        const storage = yield* open(memory, 100)
+        // sizes (2-byte keys) 60, 50, 40, 2: 60 fits, 50 does not (40 left), 40 exactly fills the rest, 2 does not
+        const given = yield* Effect.forEach([58, 48, 38, 0], (size, i) => record("s", `k${i}`, size))
+        const answers = yield* storage.insertAll(given)
+        expect(answers[0]).toBeUndefined()
+        expect(answers[1]).toBeInstanceOf(KinesisLimitExceededException)
+        expect(answers[2]).toBeUndefined()
+        expect(answers[3]).toBeInstanceOf(KinesisLimitExceededException)
+        expect(keys(yield* storage.batch("s", big))).toEqual(["k0", "k2"])
+        expect(yield* storage.status).toMatchObject({ records: 2, bytes: 100 })
+      })
+  )
+
+  it.scoped("concurrent insertAll and insert calls never take the cache over its limit and count exactly", () =>
+    Effect.gen(function* () {
+      const filename = yield* tempFile
+      const rec = yield* record("s", "key", 97) // 100 bytes
+      const storage = yield* open(filename, 50 * 100)
+      const outcomes = yield* Effect.all(
+        [
+          ...Array.from({ length: 20 }, () =>
+            Effect.map(storage.insertAll([rec, rec, rec, rec, rec]), (answers) =>
+              answers.map((answer) => answer === undefined)
+            )
+          ),
+          ...Array.from({ length: 50 }, () =>
+            Effect.map(Effect.either(storage.insert(rec)), (e) => [Either.isRight(e)])
+          )
+        ],
+        { concurrency: "unbounded" }
+      )
+      expect(outcomes.flat().filter((stored) => stored)).toHaveLength(50)
+      expect(yield* storage.status).toMatchObject({ records: 50, bytes: 5_000 })
+    })
+  )
+
+  it.effect("after the scope closed, answers each record with KinesisStorageException", () =>
+    Effect.gen(function* () {
+      const storage = yield* Effect.scoped(open(memory))
+      const answers = yield* storage.insertAll([yield* record("s", "k", 1), yield* record("s", "k", 2)])
+      expect(answers).toHaveLength(2)
+      for (const answer of answers) expectStorageError(answer)
     })
   )
 })
@@ -730,7 +794,7 @@ describe("RecordStorage persistence", () => {
       expect(yield* storage.streams).toEqual(["alpha", "beta"])
 
       // A record inserted after reopening comes after the old ones, and the old counts still apply
-      yield* insertAll(storage, [["alpha", "new", 1]])
+      yield* insertEach(storage, [["alpha", "new", 1]])
       expect(keys(yield* storage.batch("alpha", big)).at(-1)).toBe("new")
       const dropped = yield* storage.settle(refused(alpha.slice(1, 2)), 3)
       expect(dropped.count).toBe(1)
@@ -747,7 +811,7 @@ describe("RecordStorage persistence", () => {
     Effect.gen(function* () {
       const filename = yield* tempFile
       const storage = yield* open(filename)
-      yield* insertAll(storage, [["s", "durable", 3]])
+      yield* insertEach(storage, [["s", "durable", 3]])
       // Another connection cannot read while the owner holds the file, so check the write-ahead log and
       // database files hold the key (the record must not wait in memory for a later commit)
       const dir = path.dirname(filename)
@@ -764,7 +828,7 @@ describe("RecordStorage persistence", () => {
     () =>
       Effect.gen(function* () {
         const filename = yield* tempFile
-        yield* Effect.scoped(Effect.flatMap(open(filename), (storage) => insertAll(storage, [["s", "kept", 5]])))
+        yield* Effect.scoped(Effect.flatMap(open(filename), (storage) => insertEach(storage, [["s", "kept", 5]])))
         const db = new Sqlite(filename)
         db.pragma("auto_vacuum = NONE")
         db.exec("VACUUM")
@@ -829,7 +893,7 @@ describe("RecordStorage opening the file", () => {
       const dir = yield* tempDir
       const filename = path.join(dir, "nested", "deeper", "cache.db")
       const storage = yield* open(filename)
-      yield* insertAll(storage, [["s", "k", 10]])
+      yield* insertEach(storage, [["s", "k", 10]])
       expect(fs.statSync(filename).mode & 0o777).toBe(0o600)
       // The write-ahead log holds record data too: it must be as private as the database
       for (const name of fs.readdirSync(path.dirname(filename))) {
@@ -854,7 +918,7 @@ describe("RecordStorage opening the file", () => {
       yield* Effect.scoped(
         Effect.gen(function* () {
           const first = yield* open(filename)
-          yield* insertAll(first, [["s", "first", 1]])
+          yield* insertEach(first, [["s", "first", 1]])
 
           const started = Date.now()
           const error = yield* Effect.flip(Effect.scoped(open(filename)))
@@ -863,7 +927,7 @@ describe("RecordStorage opening the file", () => {
           expect(elapsed).toBeLessThan(1_000)
 
           // The first owner is unaffected
-          yield* insertAll(first, [["s", "still-mine", 1]])
+          yield* insertEach(first, [["s", "still-mine", 1]])
           expect(keys(yield* first.batch("s", big))).toEqual(["first", "still-mine"])
         })
       )
@@ -888,11 +952,11 @@ describe("RecordStorage opening the file", () => {
       const dir = yield* tempDir
       const east = yield* open(RecordStorage.cacheFilename(dir, "us-east-1"))
       const west = yield* open(RecordStorage.cacheFilename(dir, "us-west-2"))
-      yield* insertAll(east, [
+      yield* insertEach(east, [
         ["s", "east-1", 1],
         ["s", "east-2", 1]
       ])
-      yield* insertAll(west, [["s", "west", 5]])
+      yield* insertEach(west, [["s", "west", 5]])
       expect(keys(yield* east.batch("s", big))).toEqual(["east-1", "east-2"])
       expect(keys(yield* west.batch("s", big))).toEqual(["west"])
       expect(yield* bytes(west)).toBe(9)

@@ -497,6 +497,9 @@ describe("a corrupt cache file", () => {
           expect(error.message).toContain(filename)
           expect(error.recoverySuggestion).toMatch(/move the file away/i)
         }
+        const [grouped] = yield* storage.insertAll([rec])
+        expect(grouped).toBeInstanceOf(KinesisStorageException)
+        expect(grouped!.message).toContain("corrupt")
         const settling = yield* Effect.flip(
           storage.settle({ _tag: "Refused", streamName: "s0", firstId: 1, lastId: 2 }, 3)
         )
