@@ -156,6 +156,7 @@ export const make = (options: { readonly maxRetries: number }) =>
 
     /** Set by `shutdown`: a flush in progress starts no further stream. */
     let stopping = false
+    const stopped = yield* Effect.makeLatch(false)
 
     const flushAll = Effect.gen(function* () {
       const streams = yield* storage.streams
@@ -185,13 +186,13 @@ export const make = (options: { readonly maxRetries: number }) =>
           ),
           Effect.withSpan("FlushEngine.flush")
         ),
-      // The permit is taken and never given back: no flush can start once this has begun.
-      shutdown: Effect.zipRight(
-        Effect.sync(() => {
-          stopping = true
-        }),
-        lock.take(1)
-      )
+      // The first call takes the permit and never gives it back: no flush can start once this has
+      // begun. Later calls wait until it holds the permit.
+      shutdown: Effect.suspend(() => {
+        if (stopping) return stopped.await
+        stopping = true
+        return Effect.zipRight(lock.take(1), stopped.open)
+      })
     })
   })
 

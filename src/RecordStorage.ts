@@ -199,14 +199,17 @@ const statements = {
   deleteIds: "DELETE FROM records WHERE id IN (SELECT value FROM json_each(?)) RETURNING size",
   idsInRange: "SELECT id FROM records WHERE stream_name = ? AND id BETWEEN ? AND ?",
   chargeRange: `UPDATE records SET retry_count = retry_count + 1
-    WHERE stream_name = ? AND id BETWEEN ? AND ? RETURNING id, retry_count`,
+    WHERE stream_name = ? AND id BETWEEN ? AND ? AND id NOT IN (SELECT value FROM json_each(?))
+    RETURNING id, retry_count`,
   chargeIds: `UPDATE records SET retry_count = retry_count + 1
     WHERE id IN (SELECT value FROM json_each(?)) RETURNING id, retry_count`,
   dropIds: "DELETE FROM records WHERE id IN (SELECT value FROM json_each(?)) RETURNING stream_name, size",
   clear: "DELETE FROM records",
   pages: `SELECT (SELECT freelist_count FROM pragma_freelist_count()) AS free,
     (SELECT page_count FROM pragma_page_count()) AS total`,
-  vacuumStep: `PRAGMA incremental_vacuum(${vacuumStepPages})`
+  // Each step of this statement gives one free page back; `run` steps a statement once.
+  vacuumPage: "PRAGMA incremental_vacuum",
+  checkpoint: "PRAGMA wal_checkpoint(TRUNCATE)"
 } as const
 
 interface RecordRow {
@@ -458,7 +461,8 @@ export const make = (
     const settleAnswer = (answer: BatchAnswer, maxAttempts: number) =>
       Effect.gen(function* () {
         if (answer._tag === "Refused") {
-          const range = [answer.streamName, answer.firstId, answer.lastId]
+          // Records in the range that were delivered before (and whose delete failed) are not charged.
+          const range = [answer.streamName, answer.firstId, answer.lastId, JSON.stringify([...undeleted])]
           return yield* charge(run(statements.chargeRange, range), maxAttempts)
         }
         yield* deleteAccepted(answer)
@@ -482,14 +486,18 @@ export const make = (
     )
 
     /**
-     * Gives freed pages back to the file system, a step at a time, once the cache has shrunk: when it
-     * is empty, or when free pages are over a quarter of the file. Best effort.
+     * Gives freed pages back to the file system once the cache has shrunk. When the cache is empty,
+     * all of them, and the write-ahead log is cut back too; otherwise, when free pages are over a
+     * quarter of the file, one step of `vacuumStepPages`, so that no step holds the actor for long.
+     * Best effort.
      */
     const shrink = Effect.gen(function* () {
       const [pages] = yield* run<{ free: number; total: number }>(statements.pages)
-      if (pages === undefined || pages.free < vacuumStepPages / 4) return
-      if (records > 0 && pages.free * 4 < pages.total) return
-      yield* run(statements.vacuumStep)
+      if (pages === undefined || pages.free === 0) return
+      if (records > 0 && (pages.free < vacuumStepPages / 4 || pages.free * 4 < pages.total)) return
+      const step = run(statements.vacuumPage)
+      yield* Effect.repeatN(step, (records === 0 ? pages.free : Math.min(pages.free, vacuumStepPages)) - 1)
+      if (records === 0) yield* run(statements.checkpoint)
     }).pipe(Effect.ignore)
 
     // ---- the actor ------------------------------------------------------------------------------
