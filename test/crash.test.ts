@@ -9,14 +9,14 @@ import * as readline from "node:readline"
 import { fileURLToPath } from "node:url"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { AmplifyKinesisClient, FlushNone, type KinesisClientConfig } from "../src/Promise.js"
-import { type LocalKinesis, startLocalKinesis } from "../support/LocalKinesis.js"
+import { type LocalKinesisServer, startLocalKinesis } from "../src/testing.js"
 import { expectCreateRefused } from "./support/promiseClient.js"
 import { tempDirs } from "./support/tempDir.js"
 
 const fixture = fileURLToPath(new URL("./fixtures/crash-writer.ts", import.meta.url))
 const projectRoot = fileURLToPath(new URL("..", import.meta.url))
 
-let local: LocalKinesis
+let local: LocalKinesisServer
 const dirs = tempDirs("effect-kinesis-crash-")
 const children: Array<ChildProcess> = []
 
