@@ -23,6 +23,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
 import * as Ref from "effect/Ref"
 import * as Scope from "effect/Scope"
 import {
@@ -36,8 +37,10 @@ import * as FlushEngine from "./FlushEngine.js"
 import * as FlushScheduler from "./FlushScheduler.js"
 import {
   type KinesisClientConfig,
+  type ResolvedClientConfig,
   type ResolvedOptions,
   resolveCacheFile,
+  resolveConfig,
   resolveOptions
 } from "./KinesisClientConfig.js"
 import { type RecordInput, validate } from "./RecordInput.js"
@@ -45,7 +48,7 @@ import * as RecordSender from "./RecordSender.js"
 import * as RecordStorage from "./RecordStorage.js"
 
 export type { FlushData } from "./FlushEngine.js"
-export type { KinesisClientConfig, KinesisClientOptions } from "./KinesisClientConfig.js"
+export type { ClientLogLevel, KinesisClientConfig, KinesisClientOptions } from "./KinesisClientConfig.js"
 export type { RecordInput } from "./RecordInput.js"
 
 /** What a successful `record()` returns: nothing more than the fact that the record is stored. */
@@ -106,13 +109,17 @@ const closedError = () =>
 
 /**
  * Builds a client over the given storage and sender layers. The layers are built in a scope of the
- * client's own, released by `close()` or, at the latest, when the surrounding scope closes.
+ * client's own, released by `close()` or, at the latest, when the surrounding scope closes. The
+ * client's own log lines (building, operations, the automatic flush) pass `options.logLevel`.
  */
 export const makeWith = <E>(
   options: ResolvedOptions,
   dependencies: Layer.Layer<Dependencies, E>
-): Effect.Effect<KinesisClient, E, Scope.Scope> =>
-  Effect.gen(function* () {
+): Effect.Effect<KinesisClient, E, Scope.Scope> => {
+  // Fibers inherit the level from the fiber that forks them: the automatic flush gets it from
+  // building or from enable().
+  const own = Logger.withMinimumLogLevel(options.logLevel)
+  return Effect.gen(function* () {
     const resources = yield* Scope.make()
     const context = yield* Layer.buildWithScope(
       FlushScheduler.layer(options.flushStrategy).pipe(
@@ -174,7 +181,7 @@ export const makeWith = <E>(
       yield* finished.open
     }).pipe(Effect.uninterruptible, Effect.withSpan("KinesisClient.close"))
 
-    yield* Effect.addFinalizer(() => close)
+    yield* Effect.addFinalizer(() => own(close))
     yield* schedulerLock.withPermits(1)(scheduler.start)
 
     return KinesisClient.of({
@@ -183,25 +190,27 @@ export const makeWith = <E>(
           Effect.flatMap(Ref.get(enabled), (on) =>
             on ? validate(input).pipe(Effect.flatMap(storage.insert), Effect.as({})) : Effect.succeed({})
           )
-        ),
-      flush: () => whenOpen(engine.flush).pipe(Effect.withSpan("KinesisClient.flush")),
+        ).pipe(own),
+      flush: () => whenOpen(engine.flush).pipe(Effect.withSpan("KinesisClient.flush"), own),
       clearCache: () =>
         whenOpen(storage.clear).pipe(
           Effect.map((recordsCleared) => ({ recordsCleared })),
-          Effect.withSpan("KinesisClient.clearCache")
+          Effect.withSpan("KinesisClient.clearCache"),
+          own
         ),
-      enable: () => toggle(true),
-      disable: () => toggle(false),
-      close: () => close,
+      enable: () => own(toggle(true)),
+      disable: () => own(toggle(false)),
+      close: () => own(close),
       isEnabled: Ref.get(enabled),
       isClosed: Ref.get(closed),
       kinesisClient: sender.sdkClient
     })
-  })
+  }).pipe(own)
+}
 
 /** The real storage and sender for a configuration. */
 export const dependencies = (
-  config: KinesisClientConfig,
+  config: ResolvedClientConfig,
   options: ResolvedOptions
 ): Layer.Layer<Dependencies, KinesisStorageException> =>
   Layer.merge(
@@ -210,14 +219,17 @@ export const dependencies = (
   )
 
 /**
- * Builds a client from its configuration: opens the cache in `storagePath`, creates the SDK client,
- * starts automatic flushing. Fails with `KinesisValidationException` for bad options and with
+ * Builds a client from its configuration: settles the region (see `KinesisClientConfig.resolveRegion`),
+ * opens the cache in `storagePath`, creates the SDK client, starts automatic flushing. Fails with
+ * `KinesisValidationException` for a missing or malformed region or bad options, and with
  * `KinesisStorageException` when the cache can't be opened or another client owns it.
  */
 export const make = (
   config: KinesisClientConfig
 ): Effect.Effect<KinesisClient, KinesisValidationException | KinesisStorageException, Scope.Scope> =>
-  Effect.flatMap(resolveOptions(config.options), (options) => makeWith(options, dependencies(config, options)))
+  Effect.flatMap(resolveConfig(config), (resolved) =>
+    Effect.flatMap(resolveOptions(resolved.options), (options) => makeWith(options, dependencies(resolved, options)))
+  )
 
 /** The client as a layer; closing the layer's scope closes the client. */
 export const layer = (

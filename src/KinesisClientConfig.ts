@@ -4,8 +4,11 @@
  * @since 0.1.0
  */
 import type { KinesisClientConfig as SdkClientConfig } from "@aws-sdk/client-kinesis"
+import * as Config from "effect/Config"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as LogLevel from "effect/LogLevel"
+import * as Option from "effect/Option"
 import { KinesisValidationException } from "./Errors.js"
 import { defaultStrategy, type FlushStrategy } from "./FlushStrategy.js"
 import { cacheFilename, defaultStoragePath } from "./RecordStorage.js"
@@ -20,12 +23,23 @@ export interface KinesisClientOptions {
   readonly flushStrategy?: FlushStrategy
   /** How long one `PutRecords` call (with the SDK's own retries) may take before it counts as no response. Default 30 seconds. */
   readonly requestTimeout?: Duration.DurationInput
+  /**
+   * The lowest level of the client's own log lines that reach Effect's logger: `"None"` silences
+   * them. Default `"Warning"`.
+   */
+  readonly logLevel?: ClientLogLevel
 }
+
+/** The levels `logLevel` takes, from silent to everything. */
+export type ClientLogLevel = "None" | "Error" | "Warning" | "Info" | "Debug"
 
 /** Everything a client needs: where to send, how to sign, where to cache. */
 export interface KinesisClientConfig {
-  /** The AWS region of the streams, e.g. `"us-east-1"`. Also part of the cache file name. */
-  readonly region: string
+  /**
+   * The AWS region of the streams, e.g. `"us-east-1"`. Also part of the cache file name. Left out
+   * or empty: `AWS_REGION`, then `AWS_DEFAULT_REGION`.
+   */
+  readonly region?: string | undefined
   /** Credentials, or a provider of them. Default: the AWS SDK's provider chain. */
   readonly credentialsProvider?: SdkClientConfig["credentials"]
   /** The directory of the cache database, created if missing. Default: a per-user data directory. */
@@ -41,6 +55,12 @@ export interface ResolvedOptions {
   readonly maxRetries: number
   readonly flushStrategy: FlushStrategy
   readonly requestTimeout: Duration.Duration
+  readonly logLevel: LogLevel.LogLevel
+}
+
+/** A configuration whose region is settled. */
+export interface ResolvedClientConfig extends KinesisClientConfig {
+  readonly region: string
 }
 
 /** The default cache limit: 5 MiB. */
@@ -64,6 +84,7 @@ export const resolveOptions = (
   const maxRetries = options?.maxRetries ?? defaultMaxRetries
   const flushStrategy = options?.flushStrategy ?? defaultStrategy
   const requestTimeout = Duration.decodeUnknown(options?.requestTimeout ?? "30 seconds")
+  const logLevel: unknown = options?.logLevel ?? "Warning"
   if (!Number.isSafeInteger(cacheMaxBytes) || cacheMaxBytes <= 0) {
     return badOption(`cacheMaxBytes must be a positive integer, got ${cacheMaxBytes}`)
   }
@@ -83,9 +104,63 @@ export const resolveOptions = (
       return badOption("The flush interval must be a duration longer than zero")
     }
   }
-  return Effect.succeed({ cacheMaxBytes, maxRetries, flushStrategy, requestTimeout: requestTimeout.value })
+  if (typeof logLevel !== "string" || !logLevels.includes(logLevel)) {
+    return badOption(`logLevel must be one of ${logLevels.join(", ")}, got ${String(logLevel)}`)
+  }
+  return Effect.succeed({
+    cacheMaxBytes,
+    maxRetries,
+    flushStrategy,
+    requestTimeout: requestTimeout.value,
+    logLevel: LogLevel.fromLiteral(logLevel as ClientLogLevel)
+  })
 }
 
+const logLevels: ReadonlyArray<string> = ["None", "Error", "Warning", "Info", "Debug"]
+
+/** A lowercase DNS label: letters, digits and inner hyphens, at most 63 characters. */
+const regionPattern = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/
+
+const fromEnvironment = (name: string): Effect.Effect<Option.Option<string>> =>
+  Config.option(Config.string(name)).pipe(
+    Effect.map(Option.filter((value) => value !== "")),
+    Effect.orElseSucceed(() => Option.none<string>())
+  )
+
+/**
+ * Settles the region: the one given, else `AWS_REGION`, else `AWS_DEFAULT_REGION` (read through
+ * Effect's `ConfigProvider`, the environment by default). Fails with `KinesisValidationException`
+ * when there is none or it is not a lowercase DNS label.
+ */
+export const resolveRegion = (region: unknown): Effect.Effect<string, KinesisValidationException> =>
+  Effect.gen(function* () {
+    let value: unknown = region
+    if (value === undefined || value === "") {
+      const fromRegion = yield* fromEnvironment("AWS_REGION")
+      const found = Option.isSome(fromRegion) ? fromRegion : yield* fromEnvironment("AWS_DEFAULT_REGION")
+      value = Option.getOrUndefined(found)
+    }
+    if (value === undefined) {
+      return yield* new KinesisValidationException({
+        message: "No region: none was given and neither AWS_REGION nor AWS_DEFAULT_REGION is set",
+        recoverySuggestion: 'Pass region (e.g. "us-east-1") or set AWS_REGION.'
+      })
+    }
+    if (typeof value !== "string" || !regionPattern.test(value)) {
+      return yield* new KinesisValidationException({
+        message: `region must be a lowercase DNS label such as "us-east-1", got ${typeof value === "string" ? JSON.stringify(value) : typeof value}`,
+        recoverySuggestion: "Fix the region."
+      })
+    }
+    return value
+  })
+
+/** The configuration with its region settled; see `resolveRegion`. */
+export const resolveConfig = (
+  config: KinesisClientConfig
+): Effect.Effect<ResolvedClientConfig, KinesisValidationException> =>
+  Effect.map(resolveRegion(config?.region), (region) => ({ ...config, region }))
+
 /** The cache file a configuration points at. */
-export const resolveCacheFile = (config: KinesisClientConfig): string =>
+export const resolveCacheFile = (config: ResolvedClientConfig): string =>
   cacheFilename(config.storagePath ?? defaultStoragePath(), config.region)
