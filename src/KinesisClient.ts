@@ -36,7 +36,9 @@ import {
 import * as FlushEngine from "./FlushEngine.js"
 import * as FlushScheduler from "./FlushScheduler.js"
 import {
+  fromEnv,
   type KinesisClientConfig,
+  merge,
   type ResolvedClientConfig,
   type ResolvedOptions,
   resolveCacheFile,
@@ -247,3 +249,17 @@ export const layerConfig = (
   config: Config.Config.Wrap<KinesisClientConfig>
 ): Layer.Layer<KinesisClient, KinesisValidationException | KinesisStorageException | ConfigError.ConfigError> =>
   Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))
+
+/**
+ * The client as a layer configured from the environment (see `KinesisClientConfig.fromEnv` for the
+ * variables: `AWS_REGION`, `AWS_ENDPOINT_URL_KINESIS`, `EFFECT_KINESIS_STORAGE_PATH`, ...), with
+ * `overrides` laid over it (`options` and `kinesisClientConfig` merged field by field).
+ *
+ * @example
+ * // AWS_REGION=eu-west-1 EFFECT_KINESIS_STORAGE_PATH=/var/lib/app/kinesis node app.js
+ * const KinesisLive = KinesisClient.layerFromEnv({ options: { logLevel: "Info" } })
+ */
+export const layerFromEnv = (
+  overrides: KinesisClientConfig = {}
+): Layer.Layer<KinesisClient, KinesisValidationException | KinesisStorageException | ConfigError.ConfigError> =>
+  Layer.unwrapEffect(Effect.map(fromEnv, (env) => layer(merge(env, overrides))))

@@ -10,7 +10,8 @@ import * as Effect from "effect/Effect"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import { KinesisValidationException } from "./Errors.js"
-import { defaultStrategy, type FlushStrategy } from "./FlushStrategy.js"
+import { defaultStrategy, FlushInterval, FlushNone, type FlushStrategy } from "./FlushStrategy.js"
+import { http1Handler } from "./internal/http1Handler.js"
 import { cacheFilename, defaultStoragePath } from "./RecordStorage.js"
 
 /** Tuning options; every one has a default. */
@@ -164,3 +165,78 @@ export const resolveConfig = (
 /** The cache file a configuration points at. */
 export const resolveCacheFile = (config: ResolvedClientConfig): string =>
   cacheFilename(config.storagePath ?? defaultStoragePath(), config.region)
+
+const optionalString = (name: string): Config.Config<string | undefined> =>
+  Config.string(name).pipe(
+    Config.option,
+    Config.map((value) => Option.getOrUndefined(Option.filter(value, (text) => text !== "")))
+  )
+
+const optionalInteger = (name: string): Config.Config<number | undefined> =>
+  Config.integer(name).pipe(Config.option, Config.map(Option.getOrUndefined))
+
+const withoutUndefined = <A extends object>(value: A): A =>
+  Object.fromEntries(Object.entries(value).filter(([, field]) => field !== undefined)) as A
+
+/**
+ * The configuration read from the environment (through Effect's `ConfigProvider`):
+ *
+ * | variable | setting |
+ * |---|---|
+ * | `AWS_REGION`, then `AWS_DEFAULT_REGION` | `region` (read when the client is made) |
+ * | `AWS_ENDPOINT_URL_KINESIS`, then `AWS_ENDPOINT_URL` | `kinesisClientConfig.endpoint`, with an HTTP/1.1 request handler |
+ * | `EFFECT_KINESIS_STORAGE_PATH` | `storagePath` |
+ * | `EFFECT_KINESIS_FLUSH_INTERVAL` | `flushStrategy`: a duration such as `30 seconds`, or `none` for `FlushNone()` |
+ * | `EFFECT_KINESIS_CACHE_MAX_BYTES` | `options.cacheMaxBytes` (an integer) |
+ * | `EFFECT_KINESIS_MAX_RETRIES` | `options.maxRetries` (an integer) |
+ * | `EFFECT_KINESIS_REQUEST_TIMEOUT` | `options.requestTimeout`, a duration such as `10 seconds` |
+ * | `EFFECT_KINESIS_LOG_LEVEL` | `options.logLevel` |
+ *
+ * Unset or empty variables leave the default. Credentials come from the AWS SDK's own chain
+ * (`AWS_ACCESS_KEY_ID`, `AWS_PROFILE`, ...). An endpoint from the environment gets an HTTP/1.1
+ * handler because local Kinesis servers (kinesalite) speak only HTTP/1.1; AWS takes it as well.
+ * A malformed integer fails with a `ConfigError`; other bad values with `KinesisValidationException`
+ * when the client is made.
+ */
+export const fromEnv: Config.Config<KinesisClientConfig> = Config.all({
+  kinesisEndpoint: optionalString("AWS_ENDPOINT_URL_KINESIS"),
+  endpoint: optionalString("AWS_ENDPOINT_URL"),
+  storagePath: optionalString("EFFECT_KINESIS_STORAGE_PATH"),
+  flushInterval: optionalString("EFFECT_KINESIS_FLUSH_INTERVAL"),
+  cacheMaxBytes: optionalInteger("EFFECT_KINESIS_CACHE_MAX_BYTES"),
+  maxRetries: optionalInteger("EFFECT_KINESIS_MAX_RETRIES"),
+  requestTimeout: optionalString("EFFECT_KINESIS_REQUEST_TIMEOUT"),
+  logLevel: optionalString("EFFECT_KINESIS_LOG_LEVEL")
+}).pipe(
+  Config.map((env): KinesisClientConfig => {
+    const endpoint = env.kinesisEndpoint ?? env.endpoint
+    const flushStrategy =
+      env.flushInterval === undefined
+        ? undefined
+        : env.flushInterval.toLowerCase() === "none"
+          ? FlushNone()
+          : FlushInterval({ interval: env.flushInterval as Duration.DurationInput })
+    return withoutUndefined({
+      storagePath: env.storagePath,
+      options: withoutUndefined({
+        flushStrategy,
+        cacheMaxBytes: env.cacheMaxBytes,
+        maxRetries: env.maxRetries,
+        requestTimeout: env.requestTimeout as Duration.DurationInput | undefined,
+        logLevel: env.logLevel as ClientLogLevel | undefined
+      }),
+      kinesisClientConfig: endpoint === undefined ? undefined : { endpoint, requestHandler: http1Handler() }
+    })
+  })
+)
+
+/**
+ * Lays `overrides` over `base`: each field of `overrides` wins; `options` and
+ * `kinesisClientConfig` are merged field by field.
+ */
+export const merge = (base: KinesisClientConfig, overrides: KinesisClientConfig): KinesisClientConfig => ({
+  ...base,
+  ...overrides,
+  options: { ...base.options, ...overrides.options },
+  kinesisClientConfig: { ...base.kinesisClientConfig, ...overrides.kinesisClientConfig }
+})

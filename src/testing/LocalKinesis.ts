@@ -32,16 +32,19 @@ import {
   DescribeStreamCommand,
   GetRecordsCommand,
   GetShardIteratorCommand,
-  KinesisClient,
+  KinesisClient as SdkClient,
   type KinesisClientConfig as SdkClientConfig
 } from "@aws-sdk/client-kinesis"
-import { NodeHttpHandler } from "@smithy/node-http-handler"
+import type { NodeHttpHandler } from "@smithy/node-http-handler"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
-import type { KinesisClientConfig } from "../KinesisClientConfig.js"
+import type { KinesisStorageException, KinesisValidationException } from "../Errors.js"
+import { http1Handler as internalHttp1Handler } from "../internal/http1Handler.js"
+import * as Client from "../KinesisClient.js"
+import type { KinesisClientConfig, KinesisClientOptions } from "../KinesisClientConfig.js"
 
 /** A record as read back from a stream. */
 export interface StreamRecord {
@@ -58,7 +61,7 @@ export interface LocalKinesisServer {
   /** A ready effect-kinesis client configuration for this server (add `storagePath` and `options`). */
   readonly config: KinesisClientConfig
   /** An SDK client of its own, for setting up streams and reading them back. */
-  readonly sdk: KinesisClient
+  readonly sdk: SdkClient
   /** Creates a stream and waits until it is active. */
   readonly createStream: (name: string, shardCount?: number) => Promise<void>
   /** Reads every record of a stream, shard by shard, from the start. */
@@ -93,8 +96,7 @@ export const region = "us-east-1"
 export const credentials = { accessKeyId: "AKIDLOCAL", secretAccessKey: "local-secret" }
 
 /** An HTTP/1.1 request handler for the AWS SDK: kinesalite does not speak the SDK's default HTTP/2. */
-export const http1Handler = (): NodeHttpHandler =>
-  new NodeHttpHandler({ httpAgent: new http.Agent({ keepAlive: true }) })
+export const http1Handler: () => NodeHttpHandler = internalHttp1Handler
 
 interface KinesaliteOptions {
   readonly path?: string
@@ -172,7 +174,7 @@ export const startLocalKinesis = async (options: LocalKinesisOptions = {}): Prom
     requestHandler: http1Handler(),
     maxAttempts: 1
   }
-  const sdk = new KinesisClient({ ...clientConfig, requestHandler: http1Handler(), maxAttempts: 3 })
+  const sdk = new SdkClient({ ...clientConfig, requestHandler: http1Handler(), maxAttempts: 3 })
 
   const createStream = async (name: string, shardCount = 1) => {
     await sdk.send(new CreateStreamCommand({ StreamName: name, ShardCount: shardCount }))
@@ -252,7 +254,7 @@ export interface LocalKinesis {
   /** AWS SDK settings that reach this server: endpoint, HTTP/1.1 handler, dummy credentials, no SDK retries. */
   readonly clientConfig: Partial<SdkClientConfig>
   /** An SDK client of its own, for calls this module does not cover. */
-  readonly sdk: KinesisClient
+  readonly sdk: SdkClient
   /** Creates a stream and waits until it is active. */
   readonly createStream: (name: string, shardCount?: number) => Effect.Effect<void, LocalKinesisError>
   /** Reads every record of a stream, shard by shard, from the start. */
@@ -305,3 +307,35 @@ export const make = (options: LocalKinesisOptions = {}): Effect.Effect<LocalKine
 /** A local Kinesis as a layer: started when the layer is built, stopped and deleted when its scope closes. */
 export const layer = (options: LocalKinesisOptions = {}): Layer.Layer<LocalKinesis, LocalKinesisError> =>
   Layer.scoped(LocalKinesis, make(options))
+
+/** The settings of `layerClient`. */
+export interface ClientOptions extends LocalKinesisOptions {
+  /** The client's options (defaults as in production). */
+  readonly options?: KinesisClientOptions
+}
+
+/**
+ * A local Kinesis with its streams, and a real `KinesisClient` for it whose cache lives in a
+ * temporary directory, deleted when the layer's scope closes (after the client is closed).
+ */
+export const layerClient = (
+  options: ClientOptions = {}
+): Layer.Layer<
+  Client.KinesisClient | LocalKinesis,
+  LocalKinesisError | KinesisValidationException | KinesisStorageException
+> =>
+  Layer.scoped(
+    Client.KinesisClient,
+    Effect.gen(function* () {
+      const local = yield* LocalKinesis
+      const storagePath = yield* Effect.acquireRelease(
+        Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "effect-kinesis-test-"))),
+        (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
+      )
+      return yield* Client.make({
+        ...local.config,
+        storagePath,
+        ...(options.options ? { options: options.options } : {})
+      })
+    })
+  ).pipe(Layer.provideMerge(layer(options)))

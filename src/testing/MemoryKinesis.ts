@@ -23,6 +23,7 @@
  */
 import { KinesisClient as SdkClient } from "@aws-sdk/client-kinesis"
 import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -108,6 +109,11 @@ export interface MemoryKinesis {
   readonly sender: RecordSender
   /** Every request so far, in call order, whatever its answer. */
   readonly requests: Effect.Effect<ReadonlyArray<SentBatch>>
+  /**
+   * Waits until at least `count` requests have been answered: accepted, refused, or given up as no
+   * response. Under `TestClock`, the way to let an automatic flush that time set off finish.
+   */
+  readonly awaitRequests: (count: number) => Effect.Effect<void>
   /** The records accepted so far, in acceptance order; only those of `stream` when given. */
   readonly records: (stream?: string) => Effect.Effect<ReadonlyArray<AcceptedRecord>>
   /** Answers every later request with `respond` (what is accepted is kept, as always). */
@@ -157,6 +163,26 @@ export const make = (options: MemoryKinesisOptions = {}): Effect.Effect<MemoryKi
     const requests = yield* Ref.make<ReadonlyArray<SentBatch>>([])
     const records = yield* Ref.make<ReadonlyArray<AcceptedRecord>>([])
     const responder = yield* Ref.make<Responder>(options.respond ?? acceptAll)
+    const waiters = yield* Ref.make<
+      ReadonlyArray<{ readonly count: number; readonly arrived: Deferred.Deferred<void> }>
+    >([])
+    const wake = (seen: number) =>
+      Effect.flatMap(
+        Ref.modify(waiters, (all) => [all.filter((w) => w.count <= seen), all.filter((w) => w.count > seen)]),
+        (ready) =>
+          Effect.all(
+            ready.map((w) => Deferred.succeed(w.arrived, undefined)),
+            { discard: true }
+          )
+      )
+    const answered = yield* Ref.make(0)
+    const awaitRequests = (count: number) =>
+      Effect.gen(function* () {
+        const arrived = yield* Deferred.make<void>()
+        yield* Ref.update(waiters, (all) => [...all, { count, arrived }])
+        yield* wake(yield* Ref.get(answered))
+        yield* Deferred.await(arrived)
+      })
     const requestTimeout = Duration.decode(options.requestTimeout ?? "30 seconds")
     const sdkClient = new SdkClient({ region: "us-east-1", endpoint: "http://127.0.0.1:9" })
 
@@ -194,13 +220,21 @@ export const make = (options: MemoryKinesisOptions = {}): Effect.Effect<MemoryKi
             : answer
           yield* keepAccepted(stream, copied, results)
           return results
-        })
+        }).pipe(
+          Effect.ensuring(
+            Effect.flatMap(
+              Ref.updateAndGet(answered, (n) => n + 1),
+              wake
+            )
+          )
+        )
     })
 
     const respondWith = (respond: Responder) => Ref.set(responder, respond)
     return MemoryKinesis.of({
       sender,
       requests: Ref.get(requests),
+      awaitRequests,
       records: (stream) =>
         Effect.map(Ref.get(records), (all) => (stream === undefined ? all : all.filter((r) => r.stream === stream))),
       respondWith,
