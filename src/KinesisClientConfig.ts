@@ -76,7 +76,7 @@ const badOption = (message: string) =>
 /**
  * Fills in the defaults of the options and checks them: `cacheMaxBytes` a positive integer,
  * `maxRetries` a non-negative integer, the flush strategy one of `FlushInterval` / `FlushNone`, the
- * flush interval and request timeout longer than zero.
+ * flush interval and request timeout longer than zero, `logLevel` one of `ClientLogLevel`.
  */
 export const resolveOptions = (
   options: KinesisClientOptions | undefined

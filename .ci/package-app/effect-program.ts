@@ -1,12 +1,13 @@
 // An Effect program as a user writes it from the README: the library beside effect@3, the SDK's
 // KinesisClient under an alias, a local Kinesis from effect-kinesis/testing.
+
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
 import { KinesisClient as SdkKinesisClient } from "@aws-sdk/client-kinesis"
 import { Config, ConfigProvider, Context, Effect, Layer, Metric } from "effect"
 import { FlushEngine, FlushNone, KinesisClient as Kinesis, KinesisValidationException } from "effect-kinesis"
 import { LocalKinesis } from "effect-kinesis/testing"
-import * as fs from "node:fs"
-import * as os from "node:os"
-import * as path from "node:path"
 
 const check = (ok: boolean, what: string) => {
   if (!ok) throw new Error(`package check failed: ${what}`)

@@ -11,7 +11,11 @@ const storagePath = fs.mkdtempSync(path.join(os.tmpdir(), "package-check-"))
 // No region: it comes from AWS_REGION.
 const { region: _region, ...withoutRegion } = local.config
 const client = await AmplifyKinesisClient.create({ ...withoutRegion, storagePath })
-const recorded = await client.record({ data: new TextEncoder().encode("hi"), partitionKey: "p", streamName: "promise-app" })
+const recorded = await client.record({
+  data: new TextEncoder().encode("hi"),
+  partitionKey: "p",
+  streamName: "promise-app"
+})
 if (recorded._tag === "Error") throw recorded.error
 // A stream the server does not have: the client logs a warning (to stderr).
 await client.record({ data: new TextEncoder().encode("lost"), partitionKey: "p", streamName: "no-such-stream" })
