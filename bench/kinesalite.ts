@@ -11,7 +11,7 @@ import {
   KinesisClient,
   type KinesisClientConfig
 } from "@aws-sdk/client-kinesis"
-import { credentials, http1Handler } from "../support/LocalKinesis.js"
+import { credentials, http1Handler } from "../src/testing.js"
 
 /** A kinesalite server in a child process. */
 export interface KinesaliteProcess {

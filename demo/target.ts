@@ -21,7 +21,7 @@ import {
   ListShardsCommand
 } from "@aws-sdk/client-kinesis"
 import type { AmplifyKinesisClient } from "../src/Promise.js"
-import { http1Handler, credentials as localCredentials, startLocalKinesis } from "../support/LocalKinesis.js"
+import { http1Handler, credentials as localCredentials, startLocalKinesis } from "../src/testing.js"
 
 /** A record read back from the stream. */
 export interface ReadRecord {

@@ -3,7 +3,8 @@
  *
  * With `FlushInterval(d)` the first flush comes `d` after the loop starts, and each next one `d`
  * after the previous one ended, so flushes never pile up. A failed flush is logged and the loop goes
- * on. With `FlushNone` there is no loop.
+ * on. With `FlushNone` there is no loop. The wait between flushes is an `unref()`ed timer, so an
+ * open client never keeps the Node process alive by itself.
  *
  * @since 0.1.0
  */
@@ -17,6 +18,7 @@ import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import { FlushEngine } from "./FlushEngine.js"
 import type { FlushStrategy } from "./FlushStrategy.js"
+import { unrefTimers } from "./internal/unrefTimers.js"
 
 /** The scheduler service. */
 export interface FlushScheduler {
@@ -47,7 +49,9 @@ export const make = (strategy: FlushStrategy): Effect.Effect<FlushScheduler, nev
         const defect = Cause.squash(cause)
         return Effect.logWarning(`Automatic flush failed: ${defect instanceof Error ? defect.message : String(defect)}`)
       }),
-      Effect.schedule(Schedule.spaced(strategy.interval))
+      Effect.schedule(Schedule.spaced(strategy.interval)),
+      // Waiting for the next flush never keeps the process alive: the cache makes exiting safe.
+      unrefTimers
     )
     const stop = FiberHandle.clear(handle)
     return FlushScheduler.of({

@@ -23,6 +23,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
 import * as Ref from "effect/Ref"
 import * as Scope from "effect/Scope"
 import {
@@ -37,9 +38,13 @@ import * as FlushScheduler from "./FlushScheduler.js"
 import * as EventLoop from "./internal/eventLoop.js"
 import * as WorkerStorage from "./internal/workerStorage.js"
 import {
+  fromEnv,
   type KinesisClientConfig,
+  merge,
+  type ResolvedClientConfig,
   type ResolvedOptions,
   resolveCacheFile,
+  resolveConfig,
   resolveOptions
 } from "./KinesisClientConfig.js"
 import { type RecordInput, validate } from "./RecordInput.js"
@@ -47,7 +52,7 @@ import * as RecordSender from "./RecordSender.js"
 import * as RecordStorage from "./RecordStorage.js"
 
 export type { FlushData } from "./FlushEngine.js"
-export type { KinesisClientConfig, KinesisClientOptions } from "./KinesisClientConfig.js"
+export type { ClientLogLevel, KinesisClientConfig, KinesisClientOptions } from "./KinesisClientConfig.js"
 export type { RecordInput } from "./RecordInput.js"
 
 /** What a successful `record()` returns: nothing more than the fact that the record is stored. */
@@ -108,13 +113,17 @@ const closedError = () =>
 
 /**
  * Builds a client over the given storage and sender layers. The layers are built in a scope of the
- * client's own, released by `close()` or, at the latest, when the surrounding scope closes.
+ * client's own, released by `close()` or, at the latest, when the surrounding scope closes. The
+ * client's own log lines (building, operations, the automatic flush) pass `options.logLevel`.
  */
 export const makeWith = <E>(
   options: ResolvedOptions,
   dependencies: Layer.Layer<Dependencies, E>
-): Effect.Effect<KinesisClient, E, Scope.Scope> =>
-  Effect.gen(function* () {
+): Effect.Effect<KinesisClient, E, Scope.Scope> => {
+  // Fibers inherit the level from the fiber that forks them: the automatic flush gets it from
+  // building or from enable().
+  const own = Logger.withMinimumLogLevel(options.logLevel)
+  return Effect.gen(function* () {
     const resources = yield* Scope.make()
     const context = yield* Layer.buildWithScope(
       FlushScheduler.layer(options.flushStrategy).pipe(
@@ -181,7 +190,7 @@ export const makeWith = <E>(
       wasClosed ? finished.await : release
     ).pipe(Effect.uninterruptible, Effect.withSpan("KinesisClient.close"))
 
-    yield* Effect.addFinalizer(() => close)
+    yield* Effect.addFinalizer(() => own(close))
     yield* schedulerLock.withPermits(1)(scheduler.start)
 
     // The answer from the cache comes from its actor, which lets the event loop turn on its own.
@@ -201,21 +210,25 @@ export const makeWith = <E>(
     )
 
     return KinesisClient.of({
+      // record logs nothing of its own, and setting the level around each call would cost the hot
+      // path a large share of its throughput; every other operation runs at the client's level.
       record: (input) => answerAfterTurn(whenOpen(record(input)), "failure"),
-      flush: () => answerAfterTurn(whenOpen(flush)).pipe(Effect.withSpan("KinesisClient.flush")),
+      flush: () => answerAfterTurn(whenOpen(flush)).pipe(Effect.withSpan("KinesisClient.flush"), own),
       clearCache: () =>
         answerAfterTurn(whenOpen(storage.clear)).pipe(
           Effect.map((recordsCleared) => ({ recordsCleared })),
-          Effect.withSpan("KinesisClient.clearCache")
+          Effect.withSpan("KinesisClient.clearCache"),
+          own
         ),
-      enable: () => toggle(true),
-      disable: () => toggle(false),
-      close: () => close,
+      enable: () => own(toggle(true)),
+      disable: () => own(toggle(false)),
+      close: () => own(close),
       isEnabled: Ref.get(enabled),
       isClosed: Ref.get(closed),
       kinesisClient: sender.sdkClient
     })
-  })
+  }).pipe(own)
+}
 
 /**
  * Lets the event loop turn before the answer when it came without I/O (a disabled or closed client,
@@ -230,7 +243,7 @@ const answerAfterTurn = <A, E>(
 
 /** The real storage and sender for a configuration. */
 export const dependencies = (
-  config: KinesisClientConfig,
+  config: ResolvedClientConfig,
   options: ResolvedOptions
 ): Layer.Layer<Dependencies, KinesisStorageException> =>
   Layer.merge(
@@ -239,14 +252,17 @@ export const dependencies = (
   )
 
 /**
- * Builds a client from its configuration: opens the cache in `storagePath`, creates the SDK client,
- * starts automatic flushing. Fails with `KinesisValidationException` for bad options and with
+ * Builds a client from its configuration: settles the region (see `KinesisClientConfig.resolveRegion`),
+ * opens the cache in `storagePath`, creates the SDK client, starts automatic flushing. Fails with
+ * `KinesisValidationException` for a missing or malformed region or bad options, and with
  * `KinesisStorageException` when the cache can't be opened or another client owns it.
  */
 export const make = (
   config: KinesisClientConfig
 ): Effect.Effect<KinesisClient, KinesisValidationException | KinesisStorageException, Scope.Scope> =>
-  Effect.flatMap(resolveOptions(config.options), (options) => makeWith(options, dependencies(config, options)))
+  Effect.flatMap(resolveConfig(config), (resolved) =>
+    Effect.flatMap(resolveOptions(resolved.options), (options) => makeWith(options, dependencies(resolved, options)))
+  )
 
 /** The client as a layer; closing the layer's scope closes the client. */
 export const layer = (
@@ -264,3 +280,17 @@ export const layerConfig = (
   config: Config.Config.Wrap<KinesisClientConfig>
 ): Layer.Layer<KinesisClient, KinesisValidationException | KinesisStorageException | ConfigError.ConfigError> =>
   Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))
+
+/**
+ * The client as a layer configured from the environment (see `KinesisClientConfig.fromEnv` for the
+ * variables: `AWS_REGION`, `AWS_ENDPOINT_URL_KINESIS`, `EFFECT_KINESIS_STORAGE_PATH`, ...), with
+ * `overrides` laid over it (`options` and `kinesisClientConfig` merged field by field).
+ *
+ * @example
+ * // AWS_REGION=eu-west-1 EFFECT_KINESIS_STORAGE_PATH=/var/lib/app/kinesis node app.js
+ * const KinesisLive = KinesisClient.layerFromEnv({ options: { logLevel: "Info" } })
+ */
+export const layerFromEnv = (
+  overrides: KinesisClientConfig = {}
+): Layer.Layer<KinesisClient, KinesisValidationException | KinesisStorageException | ConfigError.ConfigError> =>
+  Layer.unwrapEffect(Effect.map(fromEnv, (env) => layer(merge(env, overrides))))

@@ -4,10 +4,14 @@
  * @since 0.1.0
  */
 import type { KinesisClientConfig as SdkClientConfig } from "@aws-sdk/client-kinesis"
+import * as Config from "effect/Config"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as LogLevel from "effect/LogLevel"
+import * as Option from "effect/Option"
 import { KinesisValidationException } from "./Errors.js"
-import { defaultStrategy, type FlushStrategy } from "./FlushStrategy.js"
+import { defaultStrategy, FlushInterval, FlushNone, type FlushStrategy } from "./FlushStrategy.js"
+import { http1Handler } from "./internal/http1Handler.js"
 import { cacheFilename, defaultStoragePath } from "./RecordStorage.js"
 
 /** Tuning options; every one has a default. */
@@ -20,12 +24,23 @@ export interface KinesisClientOptions {
   readonly flushStrategy?: FlushStrategy
   /** How long one `PutRecords` call (with the SDK's own retries) may take before it counts as no response. Default 30 seconds. */
   readonly requestTimeout?: Duration.DurationInput
+  /**
+   * The lowest level of the client's own log lines that reach Effect's logger: `"None"` silences
+   * them. Default `"Warning"`.
+   */
+  readonly logLevel?: ClientLogLevel
 }
+
+/** The levels `logLevel` takes, from silent to everything. */
+export type ClientLogLevel = "None" | "Error" | "Warning" | "Info" | "Debug"
 
 /** Everything a client needs: where to send, how to sign, where to cache. */
 export interface KinesisClientConfig {
-  /** The AWS region of the streams, e.g. `"us-east-1"`. Also part of the cache file name. */
-  readonly region: string
+  /**
+   * The AWS region of the streams, e.g. `"us-east-1"`. Also part of the cache file name. Left out
+   * or empty: `AWS_REGION`, then `AWS_DEFAULT_REGION`.
+   */
+  readonly region?: string | undefined
   /** Credentials, or a provider of them. Default: the AWS SDK's provider chain. */
   readonly credentialsProvider?: SdkClientConfig["credentials"]
   /** The directory of the cache database, created if missing. Default: a per-user data directory. */
@@ -41,6 +56,12 @@ export interface ResolvedOptions {
   readonly maxRetries: number
   readonly flushStrategy: FlushStrategy
   readonly requestTimeout: Duration.Duration
+  readonly logLevel: LogLevel.LogLevel
+}
+
+/** A configuration whose region is settled. */
+export interface ResolvedClientConfig extends KinesisClientConfig {
+  readonly region: string
 }
 
 /** The default cache limit: 5 MiB. */
@@ -55,7 +76,7 @@ const badOption = (message: string) =>
 /**
  * Fills in the defaults of the options and checks them: `cacheMaxBytes` a positive integer,
  * `maxRetries` a non-negative integer, the flush strategy one of `FlushInterval` / `FlushNone`, the
- * flush interval and request timeout longer than zero.
+ * flush interval and request timeout longer than zero, `logLevel` one of `ClientLogLevel`.
  */
 export const resolveOptions = (
   options: KinesisClientOptions | undefined
@@ -64,6 +85,7 @@ export const resolveOptions = (
   const maxRetries = options?.maxRetries ?? defaultMaxRetries
   const flushStrategy = options?.flushStrategy ?? defaultStrategy
   const requestTimeout = Duration.decodeUnknown(options?.requestTimeout ?? "30 seconds")
+  const logLevel: unknown = options?.logLevel ?? "Warning"
   if (!Number.isSafeInteger(cacheMaxBytes) || cacheMaxBytes <= 0) {
     return badOption(`cacheMaxBytes must be a positive integer, got ${cacheMaxBytes}`)
   }
@@ -83,9 +105,138 @@ export const resolveOptions = (
       return badOption("The flush interval must be a duration longer than zero")
     }
   }
-  return Effect.succeed({ cacheMaxBytes, maxRetries, flushStrategy, requestTimeout: requestTimeout.value })
+  if (typeof logLevel !== "string" || !logLevels.includes(logLevel)) {
+    return badOption(`logLevel must be one of ${logLevels.join(", ")}, got ${String(logLevel)}`)
+  }
+  return Effect.succeed({
+    cacheMaxBytes,
+    maxRetries,
+    flushStrategy,
+    requestTimeout: requestTimeout.value,
+    logLevel: LogLevel.fromLiteral(logLevel as ClientLogLevel)
+  })
 }
 
+const logLevels: ReadonlyArray<string> = ["None", "Error", "Warning", "Info", "Debug"]
+
+/** A lowercase DNS label: letters, digits and inner hyphens, at most 63 characters. */
+const regionPattern = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/
+
+const fromEnvironment = (name: string): Effect.Effect<Option.Option<string>> =>
+  Config.option(Config.string(name)).pipe(
+    Effect.map(Option.filter((value) => value !== "")),
+    Effect.orElseSucceed(() => Option.none<string>())
+  )
+
+/**
+ * Settles the region: the one given, else `AWS_REGION`, else `AWS_DEFAULT_REGION` (read through
+ * Effect's `ConfigProvider`, the environment by default). Fails with `KinesisValidationException`
+ * when there is none or it is not a lowercase DNS label.
+ */
+export const resolveRegion = (region: unknown): Effect.Effect<string, KinesisValidationException> =>
+  Effect.gen(function* () {
+    let value: unknown = region
+    if (value === undefined || value === "") {
+      const fromRegion = yield* fromEnvironment("AWS_REGION")
+      const found = Option.isSome(fromRegion) ? fromRegion : yield* fromEnvironment("AWS_DEFAULT_REGION")
+      value = Option.getOrUndefined(found)
+    }
+    if (value === undefined) {
+      return yield* new KinesisValidationException({
+        message: "No region: none was given and neither AWS_REGION nor AWS_DEFAULT_REGION is set",
+        recoverySuggestion: 'Pass region (e.g. "us-east-1") or set AWS_REGION.'
+      })
+    }
+    if (typeof value !== "string" || !regionPattern.test(value)) {
+      return yield* new KinesisValidationException({
+        message: `region must be a lowercase DNS label such as "us-east-1", got ${typeof value === "string" ? JSON.stringify(value) : typeof value}`,
+        recoverySuggestion: "Fix the region."
+      })
+    }
+    return value
+  })
+
+/** The configuration with its region settled; see `resolveRegion`. */
+export const resolveConfig = (
+  config: KinesisClientConfig
+): Effect.Effect<ResolvedClientConfig, KinesisValidationException> =>
+  Effect.map(resolveRegion(config?.region), (region) => ({ ...config, region }))
+
 /** The cache file a configuration points at. */
-export const resolveCacheFile = (config: KinesisClientConfig): string =>
+export const resolveCacheFile = (config: ResolvedClientConfig): string =>
   cacheFilename(config.storagePath ?? defaultStoragePath(), config.region)
+
+const optionalString = (name: string): Config.Config<string | undefined> =>
+  Config.string(name).pipe(
+    Config.option,
+    Config.map((value) => Option.getOrUndefined(Option.filter(value, (text) => text !== "")))
+  )
+
+const optionalInteger = (name: string): Config.Config<number | undefined> =>
+  Config.integer(name).pipe(Config.option, Config.map(Option.getOrUndefined))
+
+const withoutUndefined = <A extends object>(value: A): A =>
+  Object.fromEntries(Object.entries(value).filter(([, field]) => field !== undefined)) as A
+
+/**
+ * The configuration read from the environment (through Effect's `ConfigProvider`):
+ *
+ * | variable | setting |
+ * |---|---|
+ * | `AWS_REGION`, then `AWS_DEFAULT_REGION` | `region` (read when the client is made) |
+ * | `AWS_ENDPOINT_URL_KINESIS`, then `AWS_ENDPOINT_URL` | `kinesisClientConfig.endpoint`, with an HTTP/1.1 request handler |
+ * | `EFFECT_KINESIS_STORAGE_PATH` | `storagePath` |
+ * | `EFFECT_KINESIS_FLUSH_INTERVAL` | `flushStrategy`: a duration such as `30 seconds`, or `none` for `FlushNone()` |
+ * | `EFFECT_KINESIS_CACHE_MAX_BYTES` | `options.cacheMaxBytes` (an integer) |
+ * | `EFFECT_KINESIS_MAX_RETRIES` | `options.maxRetries` (an integer) |
+ * | `EFFECT_KINESIS_REQUEST_TIMEOUT` | `options.requestTimeout`, a duration such as `10 seconds` |
+ * | `EFFECT_KINESIS_LOG_LEVEL` | `options.logLevel` |
+ *
+ * Unset or empty variables leave the default. Credentials come from the AWS SDK's own chain
+ * (`AWS_ACCESS_KEY_ID`, `AWS_PROFILE`, ...). An endpoint from the environment gets an HTTP/1.1
+ * handler because local Kinesis servers (kinesalite) speak only HTTP/1.1; AWS takes it as well.
+ * A malformed integer fails with a `ConfigError`; other bad values with `KinesisValidationException`
+ * when the client is made.
+ */
+export const fromEnv: Config.Config<KinesisClientConfig> = Config.all({
+  kinesisEndpoint: optionalString("AWS_ENDPOINT_URL_KINESIS"),
+  endpoint: optionalString("AWS_ENDPOINT_URL"),
+  storagePath: optionalString("EFFECT_KINESIS_STORAGE_PATH"),
+  flushInterval: optionalString("EFFECT_KINESIS_FLUSH_INTERVAL"),
+  cacheMaxBytes: optionalInteger("EFFECT_KINESIS_CACHE_MAX_BYTES"),
+  maxRetries: optionalInteger("EFFECT_KINESIS_MAX_RETRIES"),
+  requestTimeout: optionalString("EFFECT_KINESIS_REQUEST_TIMEOUT"),
+  logLevel: optionalString("EFFECT_KINESIS_LOG_LEVEL")
+}).pipe(
+  Config.map((env): KinesisClientConfig => {
+    const endpoint = env.kinesisEndpoint ?? env.endpoint
+    const flushStrategy =
+      env.flushInterval === undefined
+        ? undefined
+        : env.flushInterval.toLowerCase() === "none"
+          ? FlushNone()
+          : FlushInterval({ interval: env.flushInterval as Duration.DurationInput })
+    return withoutUndefined({
+      storagePath: env.storagePath,
+      options: withoutUndefined({
+        flushStrategy,
+        cacheMaxBytes: env.cacheMaxBytes,
+        maxRetries: env.maxRetries,
+        requestTimeout: env.requestTimeout as Duration.DurationInput | undefined,
+        logLevel: env.logLevel as ClientLogLevel | undefined
+      }),
+      kinesisClientConfig: endpoint === undefined ? undefined : { endpoint, requestHandler: http1Handler() }
+    })
+  })
+)
+
+/**
+ * Lays `overrides` over `base`: each field of `overrides` wins; `options` and
+ * `kinesisClientConfig` are merged field by field.
+ */
+export const merge = (base: KinesisClientConfig, overrides: KinesisClientConfig): KinesisClientConfig => ({
+  ...base,
+  ...overrides,
+  options: { ...base.options, ...overrides.options },
+  kinesisClientConfig: { ...base.kinesisClientConfig, ...overrides.kinesisClientConfig }
+})

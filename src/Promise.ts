@@ -19,6 +19,8 @@ import type { KinesisClient as SdkClient } from "@aws-sdk/client-kinesis"
 import * as Cause from "effect/Cause"
 import type * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import {
   type AmplifyKinesisException,
@@ -32,6 +34,7 @@ export * from "./Errors.js"
 export { FlushInterval, FlushNone, type FlushStrategy } from "./FlushStrategy.js"
 export type {
   ClearCacheData,
+  ClientLogLevel,
   FlushData,
   KinesisClientConfig,
   KinesisClientOptions,
@@ -72,6 +75,9 @@ const closedResult = (): Promise<Result<never>> =>
     )
   )
 
+/** The facade's logger: the format of Effect's default logger (logfmt), written to stderr so that stdout stays the app's. */
+const stderrLogger = Logger.replace(Logger.defaultLogger, Logger.withConsoleError(Logger.logfmtLogger))
+
 /** A client with a Promise API, the counterpart of Amplify's `AmplifyKinesisClient`. */
 export class AmplifyKinesisClient {
   private constructor(
@@ -81,10 +87,12 @@ export class AmplifyKinesisClient {
 
   /**
    * Opens the cache and starts the client. Rejects with `KinesisStorageException` when the cache
-   * can't be opened (or another client owns it) and with `KinesisValidationException` for bad options.
+   * can't be opened (or another client owns it) and with `KinesisValidationException` for a missing
+   * or malformed region or bad options. The client's log lines (at or above `options.logLevel`) go
+   * to stderr.
    */
   static async create(config: KinesisClient.KinesisClientConfig): Promise<AmplifyKinesisClient> {
-    const runtime = ManagedRuntime.make(KinesisClient.layer(config))
+    const runtime = ManagedRuntime.make(Layer.provideMerge(KinesisClient.layer(config), stderrLogger))
     const exit = await runtime.runPromiseExit(KinesisClient.KinesisClient)
     if (Exit.isFailure(exit)) {
       await runtime.dispose()

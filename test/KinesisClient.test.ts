@@ -8,6 +8,7 @@
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { KinesisClient as SdkClient } from "@aws-sdk/client-kinesis"
 import { describe, expect, it } from "@effect/vitest"
 import {
   Cause,
@@ -34,11 +35,13 @@ import type { RecordInput } from "../src/RecordInput.js"
 import type * as RecordSender from "../src/RecordSender.js"
 import { RecordSender as RecordSenderTag } from "../src/RecordSender.js"
 import * as RecordStorage from "../src/RecordStorage.js"
-import { acceptAll, makeScriptedSender, respondAfter, sentTexts, unusedSdkClient } from "./support/senders.js"
+import { acceptAll, makeScriptedSender, respondAfter, sentTexts } from "./support/senders.js"
 import { scopedTempDir } from "./support/tempDir.js"
 
 const encoder = new TextEncoder()
 const accepted: RecordSender.EntryResult = { _tag: "Accepted" }
+/** An SDK client for the escape hatch of a sender written inline; never called. */
+const unusedSdkClient = () => new SdkClient({ region: "us-east-1", endpoint: "http://127.0.0.1:9" })
 const record = (text: string, streamName = "events"): RecordInput => ({
   data: encoder.encode(text),
   partitionKey: `key-${text}`,
@@ -345,10 +348,13 @@ describe("KinesisClient: close", () => {
         const lateRequests = yield* Ref.make(0)
         let closing: KinesisClient.KinesisClient | undefined
         const sender = RecordSenderTag.of({
-          sdkClient: unusedSdkClient,
+          sdkClient: unusedSdkClient(),
           putRecords: (_stream, entries) =>
             Effect.flatMap(closing ? closing.isClosed : Effect.succeed(false), (isClosed) =>
-              Effect.as(isClosed ? Ref.update(lateRequests, (n) => n + 1) : Effect.void, entries.map(() => accepted))
+              Effect.as(
+                isClosed ? Ref.update(lateRequests, (n) => n + 1) : Effect.void,
+                entries.map(() => accepted)
+              )
             )
         })
         const client = yield* makeClient(Layer.succeed(RecordSenderTag, sender))
@@ -367,7 +373,10 @@ describe("KinesisClient: close", () => {
     Effect.gen(function* () {
       const failingSender = Layer.scoped(
         RecordSenderTag,
-        Effect.acquireRelease(Effect.map(makeSender(), (made) => made.sender), () => Effect.die(new Error("boom")))
+        Effect.acquireRelease(
+          Effect.map(makeSender(), (made) => made.sender),
+          () => Effect.die(new Error("boom"))
+        )
       )
       const client = yield* makeClient(failingSender)
       yield* Effect.exit(client.close())

@@ -1,7 +1,7 @@
 import * as os from "node:os"
 import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect } from "effect"
+import { ConfigProvider, Duration, Effect, LogLevel } from "effect"
 import { KinesisValidationException } from "../src/Errors.js"
 import { FlushInterval, FlushNone, type FlushStrategy } from "../src/FlushStrategy.js"
 import {
@@ -9,7 +9,8 @@ import {
   defaultMaxRetries,
   type KinesisClientOptions,
   resolveCacheFile,
-  resolveOptions
+  resolveOptions,
+  resolveRegion
 } from "../src/KinesisClientConfig.js"
 import { defaultStoragePath } from "../src/RecordStorage.js"
 
@@ -37,6 +38,7 @@ describe("KinesisClientConfig.resolveOptions", () => {
         expect(resolved.flushStrategy._tag).toBe("FlushInterval")
         expect(intervalMillis(resolved.flushStrategy)).toBe(30_000)
         expect(Duration.toMillis(resolved.requestTimeout)).toBe(30_000)
+        expect(resolved.logLevel).toBe(LogLevel.Warning)
       }
       expect(defaultCacheMaxBytes).toBe(5 * 1024 * 1024)
       expect(defaultMaxRetries).toBe(5)
@@ -168,4 +170,101 @@ describe("KinesisClientConfig.resolveCacheFile", () => {
     const file = resolveCacheFile({ region: "../../etc/passwd", storagePath: "/data" })
     expect(path.dirname(file)).toBe("/data")
   })
+})
+
+describe("KinesisClientConfig: logLevel", () => {
+  it.effect("takes None, Error, Warning, Info and Debug", () =>
+    Effect.gen(function* () {
+      const levels = {
+        None: LogLevel.None,
+        Error: LogLevel.Error,
+        Warning: LogLevel.Warning,
+        Info: LogLevel.Info,
+        Debug: LogLevel.Debug
+      }
+      for (const [name, level] of Object.entries(levels)) {
+        expect((yield* resolveOptions({ logLevel: name as keyof typeof levels })).logLevel).toBe(level)
+      }
+    })
+  )
+
+  for (const logLevel of ["warning", "Trace", "All", "Verbose", "", 3]) {
+    it.effect(`refuses logLevel ${JSON.stringify(logLevel)}`, () =>
+      Effect.gen(function* () {
+        const error = yield* refused({ logLevel: logLevel as unknown as KinesisClientOptions["logLevel"] })
+        expect(error.message).toMatch(/logLevel/)
+      })
+    )
+  }
+})
+
+const withEnv = (env: Record<string, string>) =>
+  Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env))))
+
+describe("KinesisClientConfig.resolveRegion", () => {
+  it.effect("the region given wins over the environment", () =>
+    Effect.gen(function* () {
+      expect(yield* resolveRegion("eu-west-1").pipe(withEnv({ AWS_REGION: "us-east-1" }))).toBe("eu-west-1")
+    })
+  )
+
+  it.effect("left out or empty: AWS_REGION, then AWS_DEFAULT_REGION", () =>
+    Effect.gen(function* () {
+      for (const region of [undefined, ""]) {
+        const both = { AWS_REGION: "ap-south-1", AWS_DEFAULT_REGION: "sa-east-1" }
+        expect(yield* resolveRegion(region).pipe(withEnv(both))).toBe("ap-south-1")
+        expect(yield* resolveRegion(region).pipe(withEnv({ AWS_DEFAULT_REGION: "sa-east-1" }))).toBe("sa-east-1")
+        const emptyRegion = { AWS_REGION: "", AWS_DEFAULT_REGION: "sa-east-1" }
+        expect(yield* resolveRegion(region).pipe(withEnv(emptyRegion))).toBe("sa-east-1")
+      }
+    })
+  )
+
+  it.effect("no region anywhere is a KinesisValidationException that says where it looked", () =>
+    Effect.gen(function* () {
+      for (const region of [undefined, ""]) {
+        const error = yield* Effect.flip(
+          resolveRegion(region).pipe(withEnv({ AWS_REGION: "", AWS_DEFAULT_REGION: "" }))
+        )
+        expect(error).toBeInstanceOf(KinesisValidationException)
+        expect(error.message).toMatch(/AWS_REGION/)
+        expect(error.message).toMatch(/AWS_DEFAULT_REGION/)
+      }
+    })
+  )
+
+  for (const region of [
+    "not a region!",
+    "US-EAST-1",
+    "-us-east-1",
+    "us-east-1-",
+    "us_east_1",
+    "eu/west",
+    "a".repeat(64),
+    42,
+    null
+  ]) {
+    it.effect(`refuses region ${JSON.stringify(region)}`, () =>
+      Effect.gen(function* () {
+        const error = yield* Effect.flip(resolveRegion(region).pipe(withEnv({ AWS_REGION: "us-east-1" })))
+        expect(error).toBeInstanceOf(KinesisValidationException)
+        expect(error.message).toMatch(/region/)
+      })
+    )
+  }
+
+  it.effect("a malformed AWS_REGION is refused too, not skipped", () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(resolveRegion(undefined).pipe(withEnv({ AWS_REGION: "Not A Region" })))
+      expect(error).toBeInstanceOf(KinesisValidationException)
+    })
+  )
+
+  it.effect("takes any lowercase DNS label, such as a local or future region", () =>
+    Effect.gen(function* () {
+      for (const region of ["us-gov-west-1", "cn-north-1", "local", "a", "x".repeat(63)]) {
+        expect(yield* resolveRegion(region)).toBe(region)
+      }
+    })
+  )
 })

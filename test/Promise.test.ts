@@ -14,11 +14,11 @@ import {
   type RecordInput,
   type Result
 } from "../src/Promise.js"
-import { type LocalKinesis, startLocalKinesis } from "../support/LocalKinesis.js"
+import { type LocalKinesisServer, startLocalKinesis } from "../src/testing.js"
 import { expectCreateRefused } from "./support/promiseClient.js"
 import { tempDirs } from "./support/tempDir.js"
 
-let local: LocalKinesis
+let local: LocalKinesisServer
 const { make: tempDir, removeAll: removeTempDirs } = tempDirs("effect-kinesis-promise-")
 const clients: Array<AmplifyKinesisClient> = []
 

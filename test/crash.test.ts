@@ -9,14 +9,14 @@ import * as readline from "node:readline"
 import { fileURLToPath } from "node:url"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { AmplifyKinesisClient, FlushNone, type KinesisClientConfig } from "../src/Promise.js"
-import { type LocalKinesis, startLocalKinesis } from "../support/LocalKinesis.js"
+import { type LocalKinesisServer, startLocalKinesis } from "../src/testing.js"
 import { expectCreateRefused } from "./support/promiseClient.js"
 import { tempDirs } from "./support/tempDir.js"
 
 const fixture = fileURLToPath(new URL("./fixtures/crash-writer.ts", import.meta.url))
 const projectRoot = fileURLToPath(new URL("..", import.meta.url))
 
-let local: LocalKinesis
+let local: LocalKinesisServer
 const dirs = tempDirs("effect-kinesis-crash-")
 const children: Array<ChildProcess> = []
 
@@ -135,10 +135,9 @@ describe("crash safety", () => {
       expect(new Set(acknowledged).size).toBe(acknowledged.length)
       if (writers === 1) expect(acknowledged).toEqual(acknowledged.map((_, i) => i))
 
-      // The dead owner does not block the next client.
-      const openedAt = performance.now()
+      // The dead owner does not block the next client: the file lock went with the process, and a
+      // held lock would refuse this create at once (the cache never waits for a lock).
       const successor = await AmplifyKinesisClient.create(configFor(storagePath))
-      expect(performance.now() - openedAt).toBeLessThan(1000)
       try {
         let flushes = 0
         let delivered = 0

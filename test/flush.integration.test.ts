@@ -12,11 +12,11 @@ import { FlushNone } from "../src/FlushStrategy.js"
 import * as KinesisClient from "../src/KinesisClient.js"
 import * as RecordSender from "../src/RecordSender.js"
 import type { RecordStorage } from "../src/RecordStorage.js"
-import { credentials, type LocalKinesis, startLocalKinesis } from "../support/LocalKinesis.js"
+import { credentials, type LocalKinesisServer, startLocalKinesis } from "../src/testing.js"
 import { bytes, cached, captureLogs, makeEngine, memoryStorage, put } from "./support/senders.js"
 import { tempDirs } from "./support/tempDir.js"
 
-let local: LocalKinesis
+let local: LocalKinesisServer
 const { make: tempDir, removeAll: removeTempDirs } = tempDirs("effect-kinesis-flush-")
 
 beforeAll(async () => {

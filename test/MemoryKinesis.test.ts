@@ -1,0 +1,42 @@
+/**
+ * The in-memory Kinesis of effect-kinesis/testing, beyond what the examples show: refusing whole
+ * requests, the record of every request, and sequence numbers in acceptance order.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { FlushNone, KinesisClient } from "effect-kinesis"
+import { MemoryKinesis } from "effect-kinesis/testing"
+
+const record = (streamName: string, key: string) => ({ data: new Uint8Array([1, 2]), partitionKey: key, streamName })
+
+describe("MemoryKinesis", () => {
+  it.scoped("refuse: every request fails as a whole, is charged, and is kept in requests; nothing is accepted", () =>
+    Effect.gen(function* () {
+      const client = yield* KinesisClient.KinesisClient
+      const kinesis = yield* MemoryKinesis.MemoryKinesis
+      yield* client.record(record("a", "k1"))
+      yield* kinesis.refuse({ name: "AccessDeniedException", status: 403 })
+      const flushed = yield* client.flush()
+      expect(flushed.recordsFlushed).toBe(0)
+      expect(yield* kinesis.records()).toEqual([])
+      expect(yield* kinesis.requests).toEqual([
+        { stream: "a", entries: [{ partitionKey: "k1", data: new Uint8Array([1, 2]) }], bytes: 4 }
+      ])
+    }).pipe(Effect.provide(MemoryKinesis.layerClient({ flushStrategy: FlushNone(), maxRetries: 0 })))
+  )
+
+  it.scoped("records: accepted records of every stream in acceptance order, numbered from 0", () =>
+    Effect.gen(function* () {
+      const client = yield* KinesisClient.KinesisClient
+      const kinesis = yield* MemoryKinesis.MemoryKinesis
+      yield* client.record(record("b", "k1"))
+      yield* client.record(record("a", "k2"))
+      yield* client.flush()
+      expect((yield* kinesis.records()).map((r) => [r.stream, r.partitionKey, r.sequenceNumber])).toEqual([
+        ["a", "k2", "0"],
+        ["b", "k1", "1"]
+      ])
+      expect((yield* kinesis.records("b")).map((r) => r.partitionKey)).toEqual(["k1"])
+    }).pipe(Effect.provide(MemoryKinesis.layerClient({ flushStrategy: FlushNone() })))
+  )
+})
