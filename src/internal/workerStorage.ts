@@ -74,11 +74,14 @@ const storageFailure: ErrorMessage = { _tag: "KinesisStorageException", message:
  * starts faster than its module hooks, which serve every import from another thread.
  */
 export const startWorker = (options: WorkerOptions): Worker => {
+  // A small young generation: the worker's garbage is short-lived buffers, and the default would let
+  // the thread hold 10 MiB or more of it before collecting.
+  const settings = { workerData: options, resourceLimits: { maxYoungGenerationSizeMb: 8 } }
   if (!import.meta.url.endsWith(".ts")) {
-    return new Worker(new URL("./storageWorker.js", import.meta.url), { workerData: options })
+    return new Worker(new URL("./storageWorker.js", import.meta.url), settings)
   }
   const script = JSON.stringify(fileURLToPath(new URL("./storageWorker.ts", import.meta.url)))
-  return new Worker(`require("tsx/cjs/api").register(); require(${script})`, { eval: true, workerData: options })
+  return new Worker(`require("tsx/cjs/api").register(); require(${script})`, { ...settings, eval: true })
 }
 
 /** How a worker is started: `startWorker`, or, in tests, a wrapper that keeps hold of it. */
