@@ -6,11 +6,15 @@
 import * as path from "node:path"
 import type { Worker } from "node:worker_threads"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Fiber } from "effect"
+import { Deferred, Effect, Exit, Fiber, Layer } from "effect"
 import { KinesisLimitExceededException, KinesisStorageException } from "../src/Errors.js"
+import { FlushNone } from "../src/FlushStrategy.js"
 import type { WorkerOptions } from "../src/internal/storageMessages.js"
 import * as WorkerStorage from "../src/internal/workerStorage.js"
+import * as KinesisClient from "../src/KinesisClient.js"
+import { resolveOptions } from "../src/KinesisClientConfig.js"
 import { validate } from "../src/RecordInput.js"
+import { makeScriptedSender, respondAfter, sentTexts } from "./support/senders.js"
 import { scopedTempDir } from "./support/tempDir.js"
 
 const tempDir = scopedTempDir("effect-kinesis-worker-")
@@ -129,6 +133,50 @@ describe("the cache on a worker thread", () => {
       }
       expect((yield* storage.batch("s", all)).map((r) => r.partitionKey)).toEqual(["pk-a", "pk-b"])
     })
+  )
+
+  it.scopedLive(
+    "a worker killed mid-flush fails that flush with KinesisStorageException; the next flush delivers everything",
+    () =>
+      Effect.gen(function* () {
+        const filename = path.join(yield* tempDir, "cache.db")
+        const workers: Array<Worker> = []
+        const start = (options: WorkerOptions) => {
+          const worker = WorkerStorage.startWorker(options)
+          workers.push(worker)
+          return worker
+        }
+        const started = yield* Deferred.make<void>()
+        const release = yield* Deferred.make<void>()
+        // The first request is held open until the test has killed the worker; later ones are answered at once.
+        const sender = yield* makeScriptedSender(
+          respondAfter((call) =>
+            call === 0 ? Effect.zipRight(Deferred.succeed(started, undefined), Deferred.await(release)) : Effect.void
+          )
+        )
+        const options = yield* resolveOptions({ flushStrategy: FlushNone() })
+        const client = yield* KinesisClient.makeWith(
+          options,
+          Layer.merge(WorkerStorage.layer({ filename, cacheMaxBytes: options.cacheMaxBytes }, start), sender.layer)
+        )
+        const texts = ["a", "b", "c"]
+        yield* Effect.forEach(texts, (text) =>
+          client.record({ streamName: "s", partitionKey: `pk-${text}`, data: new TextEncoder().encode(text) })
+        )
+
+        const flushing = yield* Effect.fork(client.flush())
+        yield* Deferred.await(started)
+        yield* Effect.promise(() => workers[0]!.terminate())
+        yield* Deferred.succeed(release, undefined)
+        // The batch was delivered, but the cache could not be told: the flush reports the cache's failure.
+        expect(yield* Effect.flip(Fiber.join(flushing))).toBeInstanceOf(KinesisStorageException)
+
+        // A new worker finds the records still cached and the next flush sends them (again: at least once).
+        expect(yield* client.flush()).toEqual({ recordsFlushed: 3, flushInProgress: false })
+        expect(workers).toHaveLength(2)
+        expect(sentTexts(yield* sender.calls)).toEqual([...texts, ...texts])
+        expect(yield* client.flush()).toEqual({ recordsFlushed: 0, flushInProgress: false })
+      })
   )
 
   it.scopedLive("a worker that can't be started again is reported plainly on the next call", () =>

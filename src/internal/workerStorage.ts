@@ -328,5 +328,7 @@ export const make = (
   })
 
 /** The worker-hosted cache as a layer: the worker starts when the layer is built and stops with its scope. */
-export const layer = (options: RecordStorageOptions): Layer.Layer<RecordStorage, KinesisStorageException> =>
-  Layer.scoped(RecordStorage, make(options))
+export const layer = (
+  options: RecordStorageOptions,
+  start?: StartWorker
+): Layer.Layer<RecordStorage, KinesisStorageException> => Layer.scoped(RecordStorage, make(options, start))
