@@ -5,13 +5,8 @@
 import { fork } from "node:child_process"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
-import {
-  CreateStreamCommand,
-  DescribeStreamCommand,
-  KinesisClient,
-  type KinesisClientConfig
-} from "@aws-sdk/client-kinesis"
-import { credentials, http1Handler } from "../src/testing.js"
+import { CreateStreamCommand, DescribeStreamCommand, KinesisClient } from "@aws-sdk/client-kinesis"
+import { http1Handler, sdkConfig } from "./sdk.js"
 
 /** A kinesalite server in a child process. */
 export interface KinesaliteProcess {
@@ -20,15 +15,6 @@ export interface KinesaliteProcess {
   readonly createStream: (name: string) => Promise<void>
   readonly stop: () => Promise<void>
 }
-
-/** SDK settings for a server at `endpoint`: HTTP/1.1, dummy credentials, no SDK retries. */
-export const sdkConfig = (endpoint: string): Partial<KinesisClientConfig> => ({
-  endpoint,
-  region: "us-east-1",
-  credentials,
-  requestHandler: http1Handler(),
-  maxAttempts: 1
-})
 
 /** Starts kinesalite in a child process. */
 export const startKinesalite = async (): Promise<KinesaliteProcess> => {

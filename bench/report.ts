@@ -1,11 +1,9 @@
 /**
- * The shared part of the benchmarks: timing, the records they send, and the result table.
+ * The shared part of the benchmarks: timing, run sizes, and the result tables.
  */
-import { randomBytes } from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import type { ValidRecord } from "../src/RecordInput.js"
 
 /** One measured run: how many records in how many seconds. */
 export interface Measurement {
@@ -16,45 +14,43 @@ export interface Measurement {
 
 /**
  * A line of the table: a baseline, or a measurement with its baseline and, unless it is there for
- * comparison only, its target (a fraction of the baseline).
+ * comparison only, its target (a fraction of the baseline). `runs` are the shares of every round,
+ * shown as a range.
  */
 export type Line =
   | { readonly kind: "baseline"; readonly run: Measurement }
-  | { readonly kind: "measured"; readonly run: Measurement; readonly baseline: Measurement; readonly target?: number }
+  | {
+      readonly kind: "measured"
+      readonly run: Measurement
+      readonly baseline: Measurement
+      readonly target?: number
+      readonly runs?: ReadonlyArray<number>
+    }
+
+/** `BENCH_QUICK=1`: smaller runs and one round each, to check that the benchmarks work. */
+export const quick = process.env.BENCH_QUICK === "1"
 
 /** Records per second of a run. */
 export const rate = (run: Measurement): number => run.records / run.seconds
 
 /** Times an async piece of work that handles `records` records. */
-export const timed = async (name: string, records: number, work: () => Promise<void>): Promise<Measurement> => {
+export const timed = async (name: string, records: number, work: () => Promise<void> | void): Promise<Measurement> => {
   const start = performance.now()
   await work()
   return { name, records, seconds: (performance.now() - start) / 1000 }
 }
 
-/** The run in the middle, by rate, of an odd number of runs of the same measurement. */
-export const median = (runs: ReadonlyArray<Measurement>): Measurement =>
-  [...runs].sort((a, b) => rate(a) - rate(b))[Math.floor(runs.length / 2)]!
+/** The run in the middle, by rate, of the runs of one measurement (the slower middle of an even number). */
+export const median = <A extends Measurement>(runs: ReadonlyArray<A>): A =>
+  [...runs].sort((a, b) => rate(a) - rate(b))[Math.floor((runs.length - 1) / 2)]!
 
-/** The faster of several runs of the same measurement. */
-export const best = (runs: ReadonlyArray<Measurement>): Measurement =>
-  runs.reduce((a, b) => (rate(b) > rate(a) ? b : a))
+/** The middle of some numbers (the lower middle of an even number). */
+export const middle = (values: ReadonlyArray<number>): number =>
+  [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)]!
 
-/** The size of every benchmark record's data: 1 KiB. */
-export const dataBytes = 1024
-
-/** `count` records of 1 KiB of data for one stream, with a few distinct payloads and 1,000 partition keys. */
-export const makeRecords = (count: number, streamName: string): ReadonlyArray<ValidRecord> => {
-  const payloads = Array.from({ length: 16 }, () => new Uint8Array(randomBytes(dataBytes)))
-  return Array.from({ length: count }, (_, i) => {
-    const partitionKey = `key-${i % 1000}`
-    return { streamName, partitionKey, data: payloads[i % payloads.length]!, size: dataBytes + partitionKey.length }
-  })
-}
-
-/** Splits records into `PutRecords`-sized batches of at most 500. */
-export const batches = <A>(items: ReadonlyArray<A>, size = 500): ReadonlyArray<ReadonlyArray<A>> =>
-  Array.from({ length: Math.ceil(items.length / size) }, (_, i) => items.slice(i * size, (i + 1) * size))
+/** The value at `fraction` (0.99 for p99) of sorted `values`. */
+export const percentile = (sorted: ArrayLike<number>, fraction: number): number =>
+  sorted[Math.min(sorted.length - 1, Math.floor(fraction * sorted.length))]!
 
 /** A temporary directory, deleted by the returned function. */
 export const tempDir = (prefix: string): { readonly dir: string; readonly remove: () => void } => {
@@ -62,30 +58,75 @@ export const tempDir = (prefix: string): { readonly dir: string; readonly remove
   return { dir, remove: () => fs.rmSync(dir, { recursive: true, force: true }) }
 }
 
-const pad = (text: string, width: number, right = false) => (right ? text.padStart(width) : text.padEnd(width))
-
 const formatRate = (value: number) => Math.round(value).toLocaleString("en-US")
 
-/** Prints a table: name, records, seconds, records/s, % of baseline, target, pass/fail. Returns whether every target was met. */
+/** A share as a percentage, e.g. 0.345 → "35%". */
+export const percent = (share: number) => `${(share * 100).toFixed(0)}%`
+
+/** The range of some shares, e.g. "31-36%", or the one share. */
+export const shareRange = (shares: ReadonlyArray<number>) => {
+  const low = Math.min(...shares)
+  const high = Math.max(...shares)
+  return shares.length < 2 || percent(low) === percent(high)
+    ? percent(low)
+    : `${(low * 100).toFixed(0)}-${percent(high)}`
+}
+
+/** Mebibytes, e.g. "97 MiB". */
+export const mebibytes = (bytes: number) => `${(bytes / (1024 * 1024)).toFixed(0)} MiB`
+
+/** Prints rows under a header, columns aligned (text left, numbers right). */
+export const printRows = (title: string, header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>) => {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? "").length)))
+  const numeric = (cell: string) => /^[\d.,<>= x%+-]+( ms| µs| s| MiB| MB)?$/.test(cell) && cell.trim() !== ""
+  const format = (row: ReadonlyArray<string>) =>
+    row
+      .map((cell, i) => (i > 0 && numeric(cell) ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!)))
+      .join("  ")
+      .trimEnd()
+  console.log(title === "" ? "" : `\n${title}`)
+  console.log(format(header))
+  console.log(widths.map((w) => "-".repeat(w)).join("  "))
+  for (const row of rows) console.log(format(row))
+}
+
+/**
+ * Prints a table: name, records, seconds, records/s, % of baseline (and its range over the rounds),
+ * target, result. Returns whether every target was met.
+ */
 export const printTable = (title: string, lines: ReadonlyArray<Line>): boolean => {
   const rows = lines.map((line) => {
     const { run } = line
     const common = [run.name, run.records.toLocaleString("en-US"), run.seconds.toFixed(3), formatRate(rate(run))]
-    if (line.kind === "baseline") return [...common, "baseline", "", ""]
+    if (line.kind === "baseline") return [...common, "baseline", "", "", ""]
     const share = rate(run) / rate(line.baseline)
-    const percent = `${(share * 100).toFixed(0)}%`
-    if (line.target === undefined) return [...common, percent, "", ""]
-    return [...common, percent, `>= ${(line.target * 100).toFixed(0)}%`, share >= line.target ? "pass" : "FAIL"]
+    const range = line.runs && line.runs.length > 1 ? shareRange(line.runs) : ""
+    if (line.target === undefined) return [...common, percent(share), range, "", ""]
+    return [...common, percent(share), range, `>= ${percent(line.target)}`, share >= line.target ? "pass" : "MISS"]
   })
-  const header = ["name", "records", "seconds", "records/s", "% of baseline", "target", "result"]
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)))
-  const format = (row: ReadonlyArray<string>) => row.map((cell, i) => pad(cell, widths[i]!, i > 0 && i < 6)).join("  ")
-  console.log(`\n${title}`)
-  console.log(format(header))
-  console.log(widths.map((w) => "-".repeat(w)).join("  "))
-  for (const row of rows) console.log(format(row))
+  printRows(title, ["name", "records", "seconds", "records/s", "% of baseline", "range", "target", "result"], rows)
   return lines.every(
     (line) =>
       line.kind === "baseline" || line.target === undefined || rate(line.run) / rate(line.baseline) >= line.target
   )
+}
+
+/** A figure, checked against its target when it has one (`pass` set). */
+export interface Check {
+  readonly figure: string
+  readonly value: string
+  readonly baseline: string
+  readonly target: string
+  readonly pass?: boolean
+}
+
+/** Prints figures: figure, value, baseline, target, result. Returns whether every checked one passed. */
+export const printChecks = (checks: ReadonlyArray<Check>, title = ""): boolean => {
+  const result = (check: Check) => (check.pass === undefined ? "" : check.pass ? "pass" : "MISS")
+  printRows(
+    title,
+    ["figure", "value", "baseline", "target", "result"],
+    checks.map((check) => [check.figure, check.value, check.baseline, check.target, result(check)])
+  )
+  return checks.every((check) => check.pass !== false)
 }

@@ -1,21 +1,50 @@
 /**
- * `npm run bench`: the performance benchmarks of effect-kinesis. Each prints its figures next to a
- * baseline measured in the same run. See docs/performance.md.
+ * `npm run bench`: the performance benchmarks of effect-kinesis, through its public API. Each prints
+ * its figures next to a baseline measured in the same run. `npm run bench -- e2e record` runs only
+ * the groups named; `BENCH_QUICK=1` makes every run small, to check that the benchmarks work. See
+ * docs/performance.md.
  */
 import * as os from "node:os"
 import * as endToEnd from "./endToEnd.js"
-import * as flush from "./flush.js"
-import * as storage from "./storage.js"
+import * as eventLoop from "./eventLoop.js"
+import * as kinesalite from "./kinesaliteEndToEnd.js"
+import * as million from "./million.js"
+import * as recording from "./recording.js"
+import { quick } from "./report.js"
+
+const groups: ReadonlyArray<readonly [string, () => Promise<boolean>]> = [
+  ["e2e", () => endToEnd.run(quick ? { records: 20_000, rounds: 1 } : { records: 100_000, rounds: 3 })],
+  [
+    "record",
+    () =>
+      recording.run(
+        quick
+          ? { concurrent: 10_000, oneAtATime: 5_000, rounds: 1 }
+          : { concurrent: 40_000, oneAtATime: 20_000, rounds: 3 }
+      )
+  ],
+  ["eld", () => eventLoop.run(quick ? { seconds: 1, rounds: 1 } : { seconds: 3, rounds: 3 })],
+  ["million", () => million.run({ records: quick ? 100_000 : 1_000_000 })],
+  ["kinesalite", () => kinesalite.run(quick ? { records: 5_000, rounds: 1 } : { records: 20_000, rounds: 3 })]
+]
 
 const main = async () => {
-  console.log(`effect-kinesis benchmarks: Node ${process.version}, ${os.cpus().length} cores, ${os.platform()}`)
-  const results: Array<boolean> = []
   const only = process.argv.slice(2)
-  const wanted = (name: string) => only.length === 0 || only.includes(name)
-  if (wanted("storage")) results.push(await storage.run({ records: 40_000, rounds: 2 }))
-  if (wanted("flush")) results.push(await flush.run({ records: 50_000, rounds: 2 }))
-  if (wanted("e2e")) results.push(await endToEnd.run({ records: 20_000, rounds: 5 }))
-  console.log(results.every(Boolean) ? "\nAll targets met." : "\nSome targets were missed.")
+  const unknown = only.filter((name) => !groups.some(([group]) => group === name))
+  if (unknown.length > 0)
+    throw new Error(`No benchmark named ${unknown.join(", ")}: pick from ${groups.map(([g]) => g).join(", ")}`)
+  console.log(
+    `effect-kinesis benchmarks: Node ${process.version}, ${os.cpus().length} cores, ${os.platform()}, load average ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(" ")}${quick ? " (BENCH_QUICK: small runs)" : ""}`
+  )
+  const start = performance.now()
+  const results: Array<boolean> = []
+  for (const [name, run] of groups) if (only.length === 0 || only.includes(name)) results.push(await run())
+  console.log(
+    `\n${results.every(Boolean) ? "All targets met." : "Some targets were missed."} (${((performance.now() - start) / 1000).toFixed(0)} s)`
+  )
 }
 
 main().catch((error) => {

@@ -1,0 +1,121 @@
+/**
+ * Benchmark `record`: `record()` through the Promise facade into a fresh cache file, 256 calls in
+ * flight and one call at a time, next to raw better-sqlite3 on the cache's layout and pragmas (500
+ * inserts per transaction, and one per transaction). Nothing is flushed.
+ */
+import * as path from "node:path"
+import { createClient, recordAll, recordOne } from "./library.js"
+import { openRaw, rawInsert } from "./raw.js"
+import { recordSource } from "./records.js"
+import {
+  type Line,
+  type Measurement,
+  median,
+  percentile,
+  printChecks,
+  printTable,
+  rate,
+  tempDir,
+  timed
+} from "./report.js"
+
+/** No server is called: the client never flushes. */
+const endpoint = "http://127.0.0.1:9"
+
+const rawRun = (file: string, count: number, perTransaction: number) => {
+  const db = openRaw(file)
+  try {
+    const source = recordSource("bench", count)
+    const name =
+      perTransaction === 1 ? "raw sqlite, 1 insert per transaction" : "raw sqlite, 500 inserts per transaction"
+    return timed(name, count, () => rawInsert(db, source, perTransaction))
+  } finally {
+    db.close()
+  }
+}
+
+const libraryRun = async (dir: string, count: number, inFlight: number) => {
+  const client = await createClient(endpoint, dir)
+  try {
+    const source = recordSource("bench", count)
+    const latencies = new Float64Array(inFlight === 1 ? count : 0)
+    const name = inFlight === 1 ? "record(), one at a time (awaited)" : `record(), ${inFlight} in flight`
+    const run = await timed(name, count, async () => {
+      if (inFlight > 1) return recordAll(client, source, inFlight)
+      for (let i = 0; i < count; i++) {
+        const start = performance.now()
+        await recordOne(client, source.at(i))
+        latencies[i] = performance.now() - start
+      }
+    })
+    latencies.sort()
+    return { ...run, p99Ms: percentile(latencies, 0.99) }
+  } finally {
+    await client.close()
+  }
+}
+
+/** Runs the benchmark (medians of `rounds` runs, fresh files); returns whether its targets were met. */
+export const run = async (options: {
+  readonly concurrent: number
+  readonly oneAtATime: number
+  readonly rounds: number
+}): Promise<boolean> => {
+  const temp = tempDir("effect-kinesis-bench-record-")
+  let file = 0
+  const fresh = () => path.join(temp.dir, `run-${file++}`)
+  try {
+    // Warm-up: JIT, prepared statements, the file system.
+    await rawRun(`${fresh()}.db`, 2_000, 1)
+    await rawRun(`${fresh()}.db`, 2_000, 500)
+    await libraryRun(fresh(), 2_000, 1)
+    await libraryRun(fresh(), 2_000, 256)
+    const rawBatch: Array<Measurement> = []
+    const concurrent: Array<Measurement> = []
+    const rawOne: Array<Measurement> = []
+    const oneAtATime: Array<Measurement & { readonly p99Ms: number }> = []
+    for (let round = 0; round < options.rounds; round++) {
+      rawBatch.push(await rawRun(`${fresh()}.db`, options.concurrent, 500))
+      concurrent.push(await libraryRun(fresh(), options.concurrent, 256))
+      rawOne.push(await rawRun(`${fresh()}.db`, options.oneAtATime, 1))
+      oneAtATime.push(await libraryRun(fresh(), options.oneAtATime, 1))
+    }
+    const shares = (runs: ReadonlyArray<Measurement>, baselines: ReadonlyArray<Measurement>) =>
+      runs.map((r, i) => rate(r) / rate(baselines[i]!))
+    const lines: Array<Line> = [
+      { kind: "baseline", run: median(rawBatch) },
+      {
+        kind: "measured",
+        run: median(concurrent),
+        baseline: median(rawBatch),
+        target: 0.5,
+        runs: shares(concurrent, rawBatch)
+      },
+      { kind: "baseline", run: median(rawOne) },
+      {
+        kind: "measured",
+        run: median(oneAtATime),
+        baseline: median(rawOne),
+        target: 0.3,
+        runs: shares(oneAtATime, rawOne)
+      }
+    ]
+    const ratesMet = printTable(
+      `record. record() into the cache, 1 KiB records (median of ${options.rounds}, fresh file each)`,
+      lines
+    )
+    const p99 = Math.max(...oneAtATime.map((r) => r.p99Ms))
+    const latencyMet = printChecks([
+      {
+        figure: "record() one at a time: p99 latency (worst round)",
+        value: `${p99.toFixed(3)} ms`,
+        baseline: "",
+        target: "<= 1 ms",
+        pass: p99 <= 1
+      }
+    ])
+    return ratesMet && latencyMet
+  } finally {
+    temp.remove()
+  }
+}
