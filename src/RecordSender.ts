@@ -61,13 +61,20 @@ const httpStatus = (error: unknown): number | undefined => {
   return typeof status === "number" ? status : undefined
 }
 
+/** What a failed HTTP/2 session most often means here: a local server that speaks only HTTP/1.1. */
+const http2Hint = (error: unknown): string =>
+  typeof error === "object" && error !== null && (error as { code?: unknown }).code === "ERR_HTTP2_ERROR"
+    ? " (the AWS SDK speaks HTTP/2 by default; a local Kinesis such as kinesalite needs an HTTP/1.1" +
+      " requestHandler in kinesisClientConfig, e.g. http1Handler() from effect-kinesis/testing)"
+    : ""
+
 /** Sorts a failed SDK call: an HTTP status means the service answered; anything else is no response. */
 export const classifyError = (error: unknown): ServiceError | NoResponse => {
   const status = httpStatus(error)
   const name = error instanceof Error ? error.name : "Unknown"
   const message = error instanceof Error ? error.message : String(error)
   return status === undefined
-    ? new NoResponse({ message: `No response from Kinesis: ${name}: ${message}`, cause: error })
+    ? new NoResponse({ message: `No response from Kinesis: ${name}: ${message}${http2Hint(error)}`, cause: error })
     : new ServiceError({ name, status, message, cause: error })
 }
 
