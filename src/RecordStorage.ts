@@ -161,6 +161,9 @@ const eventLoopTurnMillis = 10
 /** Free pages given back to the file system in one step, so that no step holds the actor for long. */
 const vacuumStepPages = 1024
 
+/** The least time between two steps of giving pages back while the cache still holds records. */
+const vacuumStepMillis = 1000
+
 /**
  * A group is written as multi-row INSERTs of these sizes (largest first), so that only a handful of
  * distinct statements exist and each stays in the prepared-statement cache.
@@ -487,16 +490,24 @@ export const make = (
 
     /**
      * Gives freed pages back to the file system once the cache has shrunk. When the cache is empty,
-     * all of them, and the write-ahead log is cut back too; otherwise, when free pages are over a
-     * quarter of the file, one step of `vacuumStepPages`, so that no step holds the actor for long.
+     * all of them (nothing needs moving then), and the write-ahead log is cut back too. While records
+     * remain, giving pages back means moving live pages from the end of the file into the holes, so
+     * it happens only when at least half of the file is free, one step of `vacuumStepPages` at a time
+     * and at most one step every `vacuumStepMillis`: a long drain is not slowed down by it.
      * Best effort.
      */
+    let lastVacuumStep = Number.NEGATIVE_INFINITY
     const shrink = Effect.gen(function* () {
       const [pages] = yield* run<{ free: number; total: number }>(statements.pages)
       if (pages === undefined || pages.free === 0) return
-      if (records > 0 && (pages.free < vacuumStepPages / 4 || pages.free * 4 < pages.total)) return
+      const now = yield* Clock.currentTimeMillis
+      if (records > 0) {
+        if (pages.free < vacuumStepPages || pages.free * 2 < pages.total) return
+        if (now - lastVacuumStep < vacuumStepMillis) return
+      }
+      lastVacuumStep = now
       const step = run(statements.vacuumPage)
-      yield* Effect.repeatN(step, (records === 0 ? pages.free : Math.min(pages.free, vacuumStepPages)) - 1)
+      yield* Effect.repeatN(step, (records === 0 ? pages.free : vacuumStepPages) - 1)
       if (records === 0) yield* run(statements.checkpoint)
     }).pipe(Effect.ignore)
 
