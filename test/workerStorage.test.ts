@@ -24,16 +24,22 @@ const record = (streamName: string, text: string) =>
 
 const all = { maxRecords: 10_000, maxBytes: Number.MAX_SAFE_INTEGER }
 
+/** Starts workers as the cache does, and keeps hold of each one started. */
+const keepingWorkers = () => {
+  const workers: Array<Worker> = []
+  const start = (options: WorkerOptions) => {
+    const worker = WorkerStorage.startWorker(options)
+    workers.push(worker)
+    return worker
+  }
+  return { workers, start }
+}
+
 /** A worker-hosted cache in a fresh directory, and a handle on the worker running it now. */
 const openCache = (cacheMaxBytes = 1024 * 1024) =>
   Effect.gen(function* () {
     const filename = path.join(yield* tempDir, "cache.db")
-    const workers: Array<Worker> = []
-    const start = (options: WorkerOptions) => {
-      const worker = WorkerStorage.startWorker(options)
-      workers.push(worker)
-      return worker
-    }
+    const { workers, start } = keepingWorkers()
     const storage = yield* WorkerStorage.make({ filename, cacheMaxBytes }, start)
     return { filename, storage, workers, current: () => workers[workers.length - 1]! }
   })
@@ -138,12 +144,7 @@ describe("the cache on a worker thread", () => {
   it.scopedLive("a worker killed while a flush waits for Kinesis is replaced when the answer is settled", () =>
     Effect.gen(function* () {
       const filename = path.join(yield* tempDir, "cache.db")
-      const workers: Array<Worker> = []
-      const start = (options: WorkerOptions) => {
-        const worker = WorkerStorage.startWorker(options)
-        workers.push(worker)
-        return worker
-      }
+      const { workers, start } = keepingWorkers()
       const started = yield* Deferred.make<void>()
       const release = yield* Deferred.make<void>()
       // The first request is held open until the test has killed the worker; later ones are answered at once.
