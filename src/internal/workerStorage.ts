@@ -220,21 +220,27 @@ export const make = (
 
     // ---- inserts, handed over in groups -------------------------------------------------------
 
+    /** Inserts waiting to be handed over, from `head` on (taking a group moves `head`, copies nothing). */
     let queued: Array<QueuedInsert> = []
+    let head = 0
     let scheduled = false
 
     /** Takes up to one group's worth of the queued inserts. */
     const takeGroup = (): Array<QueuedInsert> => {
       let bytes = 0
-      let count = 0
-      while (count < queued.length && count < maxGroupRecords) {
-        const size = queued[count]!.record.size
-        if (count > 0 && bytes + size > maxGroupBytes) break
+      let end = head
+      while (end < queued.length && end - head < maxGroupRecords) {
+        const size = queued[end]!.record.size
+        if (end > head && bytes + size > maxGroupBytes) break
         bytes += size
-        count++
+        end++
       }
-      const group = queued.slice(0, count)
-      queued = queued.slice(count)
+      const group = queued.slice(head, end)
+      head = end
+      if (head === queued.length) {
+        queued = []
+        head = 0
+      }
       return group
     }
 
@@ -243,7 +249,7 @@ export const make = (
 
     const sendGroups = () => {
       scheduled = false
-      while (queued.length > 0 && inFlight.size < maxGroupsInFlight) {
+      while (head < queued.length && inFlight.size < maxGroupsInFlight) {
         const group = takeGroup()
         const packed = packInserts(group.map((insert) => insert.record))
         const answered: Promise<void> = call({ _tag: "Insert", records: packed }, packed).then((reply) => {
