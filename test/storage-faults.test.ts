@@ -531,15 +531,21 @@ describe("a corrupt cache file", () => {
 
 // ---------------------------------------------------------------------------------------------
 
+/** A cache file filled with 220 records of 100 KiB (over 20 MiB on disk), and its size then. */
+const filledFile = Effect.gen(function* () {
+  const filename = yield* tempFile
+  const storage = yield* open(filename)
+  const rec = yield* record("s", "k", 100 * KiB - 1)
+  for (let i = 0; i < 220; i++) yield* storage.insert(rec)
+  const peak = onDisk(filename)
+  expect(peak).toBeGreaterThan(20 * MiB)
+  return { filename, storage, peak }
+})
+
 describe("giving space back", () => {
   it.scoped("the file shrinks well below its peak once its records are delivered", () =>
     Effect.gen(function* () {
-      const filename = yield* tempFile
-      const storage = yield* open(filename)
-      const rec = yield* record("s", "k", 100 * KiB - 1)
-      for (let i = 0; i < 220; i++) yield* storage.insert(rec)
-      const peak = onDisk(filename)
-      expect(peak).toBeGreaterThan(20 * MiB)
+      const { filename, storage, peak } = yield* filledFile
 
       for (let batch = yield* storage.batch("s", all); batch.length > 0; batch = yield* storage.batch("s", all)) {
         yield* storage.settle(answered(batch.slice(0, 100)), 3)
@@ -551,12 +557,7 @@ describe("giving space back", () => {
 
   it.scoped("the file shrinks well below its peak once the cache is cleared", () =>
     Effect.gen(function* () {
-      const filename = yield* tempFile
-      const storage = yield* open(filename)
-      const rec = yield* record("s", "k", 100 * KiB - 1)
-      for (let i = 0; i < 220; i++) yield* storage.insert(rec)
-      const peak = onDisk(filename)
-      expect(peak).toBeGreaterThan(20 * MiB)
+      const { filename, storage, peak } = yield* filledFile
 
       expect(yield* storage.clear).toBe(220)
       expect(onDisk(filename)).toBeLessThan(peak / 4)
