@@ -3,6 +3,7 @@
  *
  * @since 0.1.0
  */
+import { Buffer } from "node:buffer"
 import * as Effect from "effect/Effect"
 import { KinesisValidationException } from "./Errors.js"
 
@@ -31,20 +32,22 @@ export const maxPartitionKeyCodePoints = 256
 /** Stream names: 1 to 128 characters of letters, digits, `_`, `.` and `-`. */
 export const streamNamePattern = /^[a-zA-Z0-9_.-]{1,128}$/
 
-const encoder = new TextEncoder()
-
 /** Half of a surrogate pair on its own: not a Unicode character, and SQLite would store it as U+FFFD. */
 const loneSurrogate = /\p{Cs}/u
 
 /** The size a record counts for against the cache and batch limits. */
 export const recordSize = (partitionKey: string, data: Uint8Array): number =>
-  data.byteLength + encoder.encode(partitionKey).byteLength
+  data.byteLength + Buffer.byteLength(partitionKey, "utf8")
 
 const invalid = (message: string, recoverySuggestion: string) =>
   Effect.fail(new KinesisValidationException({ message, recoverySuggestion }))
 
-/** Whether the bytes' buffer was detached: a transferred ArrayBuffer can no longer be read (or sliced). */
+/**
+ * Whether the bytes' buffer was detached: a transferred ArrayBuffer can no longer be read (or
+ * sliced). A view of a detached buffer has no bytes, so only an empty view needs the check.
+ */
 const isDetached = (data: Uint8Array): boolean => {
+  if (data.byteLength > 0) return false
   try {
     data.buffer.slice(0, 0)
     return false
@@ -114,5 +117,32 @@ export const validate = (input: unknown): Effect.Effect<ValidRecord, KinesisVali
     )
   }
   // A copy: the caller may reuse or change its buffer as soon as `record()` is called.
-  return Effect.succeed({ streamName, partitionKey, data: new Uint8Array(data), size })
+  return Effect.succeed({ streamName, partitionKey, data: copyOf(data), size })
+}
+
+/** Records up to this size are copied into a shared slab; larger ones get a buffer of their own. */
+const slabbedBytes = 16 * 1024
+
+/** The size of a slab: room for 64 records of the largest slabbed size, or 256 of 1 KiB. */
+const slabBytes = 64 * slabbedBytes
+
+let slab = new Uint8Array(0)
+let slabUsed = 0
+
+/**
+ * Copies the caller's bytes. Small records are copied side by side into slabs, so that recording
+ * makes one allocation per slab rather than one per record: each `ArrayBuffer` costs an allocation
+ * outside the JavaScript heap and work for the garbage collector. A slab is freed once no copy in it
+ * is referenced any more.
+ */
+const copyOf = (data: Uint8Array): Uint8Array => {
+  if (data.byteLength > slabbedBytes) return new Uint8Array(data)
+  if (slabUsed + data.byteLength > slab.byteLength) {
+    slab = new Uint8Array(slabBytes)
+    slabUsed = 0
+  }
+  const copy = slab.subarray(slabUsed, slabUsed + data.byteLength)
+  copy.set(data)
+  slabUsed += data.byteLength
+  return copy
 }
