@@ -121,7 +121,7 @@ export const validate = (input: unknown): Effect.Effect<ValidRecord, KinesisVali
 }
 
 /** Records up to this size are copied into a shared slab; larger ones get a buffer of their own. */
-const slabbedBytes = 16 * 1024
+const slabbedBytes = 4 * 1024
 
 /** The size of a slab: room for 64 records of the largest slabbed size, or 256 of 1 KiB. */
 const slabBytes = 64 * slabbedBytes

@@ -43,8 +43,8 @@ describe("RecordInput.validate", () => {
 
   it.effect("keeps each record's copy apart from the others', small and large, empty included", () =>
     Effect.gen(function* () {
-      // Sizes on both sides of the 16 KiB up to which copies share a slab, enough to fill several slabs
-      const sizes = Array.from({ length: 300 }, (_, i) => [0, 1, 1000, 16 * 1024, 16 * 1024 + 1][i % 5]!)
+      // Sizes on both sides of the 4 KiB up to which copies share a slab, enough to fill several slabs
+      const sizes = Array.from({ length: 300 }, (_, i) => [0, 1, 1000, 4 * 1024, 4 * 1024 + 1][i % 5]!)
       const originals = sizes.map((size, i) => new Uint8Array(size).fill(i % 251))
       const copies = yield* Effect.forEach(originals, (data) => validate({ data, partitionKey: "pk", streamName: "s" }))
       for (const original of originals) original.fill(255)
