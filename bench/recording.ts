@@ -6,7 +6,7 @@
 import * as path from "node:path"
 import { createClient, recordAll, recordOne } from "./library.js"
 import { openRaw, rawInsert } from "./raw.js"
-import { insertOneAtATime } from "./rawWorkerInsert.js"
+import { insertConcurrently, insertOneAtATime } from "./rawWorkerInsert.js"
 import { recordSource } from "./records.js"
 import {
   type Line,
@@ -34,6 +34,12 @@ const rawRun = (file: string, count: number, perTransaction: number) => {
     db.close()
   }
 }
+
+/** The floor of any cache on another thread with many callers at once: groups handed to raw SQLite in a worker. */
+const rawWorkerGroupsRun = (file: string, count: number, inFlight: number) =>
+  timed(`floor: raw sqlite in a worker, ${inFlight} in flight`, count, () =>
+    insertConcurrently(file, recordSource("bench", count), count, inFlight)
+  )
 
 /** The floor of any cache on another thread, one record at a time: a round trip to raw SQLite in a worker. */
 const rawWorkerRun = async (file: string, count: number) => {
@@ -80,15 +86,18 @@ export const run = async (options: {
     await rawRun(`${fresh()}.db`, 2_000, 1)
     await rawRun(`${fresh()}.db`, 2_000, 500)
     await rawWorkerRun(`${fresh()}.db`, 2_000)
+    await rawWorkerGroupsRun(`${fresh()}.db`, 2_000, 256)
     await libraryRun(fresh(), 2_000, 1)
     await libraryRun(fresh(), 2_000, 256)
     const rawBatch: Array<Measurement> = []
     const concurrent: Array<Measurement> = []
+    const rawWorkerGroups: Array<Measurement> = []
     const rawOne: Array<Measurement> = []
     const oneAtATime: Array<Measurement & { readonly p99Ms: number }> = []
     const rawWorkerOne: Array<Measurement & { readonly p99Ms: number }> = []
     for (let round = 0; round < options.rounds; round++) {
       rawBatch.push(await rawRun(`${fresh()}.db`, options.concurrent, 500))
+      rawWorkerGroups.push(await rawWorkerGroupsRun(`${fresh()}.db`, options.concurrent, 256))
       concurrent.push(await libraryRun(fresh(), options.concurrent, 256))
       rawOne.push(await rawRun(`${fresh()}.db`, options.oneAtATime, 1))
       rawWorkerOne.push(await rawWorkerRun(`${fresh()}.db`, options.oneAtATime))
@@ -98,6 +107,12 @@ export const run = async (options: {
       runs.map((r, i) => rate(r) / rate(baselines[i]!))
     const lines: Array<Line> = [
       { kind: "baseline", run: median(rawBatch) },
+      {
+        kind: "measured",
+        run: median(rawWorkerGroups),
+        baseline: median(rawBatch),
+        runs: shares(rawWorkerGroups, rawBatch)
+      },
       {
         kind: "measured",
         run: median(concurrent),
