@@ -28,7 +28,7 @@ import {
   type RecordStorageOptions,
   type StoredRecord
 } from "../RecordStorage.js"
-import * as Database from "./database.js"
+import * as CacheFile from "./cacheFile.js"
 import {
   type ErrorMessage,
   packInserts,
@@ -178,7 +178,7 @@ export const make = (
   start: StartWorker = startWorker
 ): Effect.Effect<RecordStorage, KinesisStorageException, Scope.Scope> =>
   Effect.gen(function* () {
-    if (options.filename !== Database.inMemory) yield* Database.claimFile(options.filename)
+    if (options.filename !== CacheFile.inMemory) yield* CacheFile.claimFile(options.filename)
     const workerOptions: WorkerOptions = { filename: options.filename, cacheMaxBytes: options.cacheMaxBytes }
     let connection: Promise<Connection> | undefined
     let open = true
