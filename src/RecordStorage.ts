@@ -23,7 +23,7 @@ import * as Layer from "effect/Layer"
 import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import { KinesisLimitExceededException, KinesisStorageException } from "./Errors.js"
-import * as Database from "./internal/database.js"
+import type * as DatabaseModule from "./internal/database.js"
 import * as EventLoop from "./internal/eventLoop.js"
 import type { ValidRecord } from "./RecordInput.js"
 
@@ -228,8 +228,29 @@ const noneDropped: DroppedRecords = { count: 0, byStream: new Map() }
 const sumSizes = (rows: ReadonlyArray<{ readonly size: number }>): number =>
   rows.reduce((total, row) => total + row.size, 0)
 
-/** Builds the cache over an open database; the actor and its connection live as long as the scope. */
+/**
+ * Builds the cache over an open database; the actor and its connection live as long as the scope.
+ * The database module (and with it @effect/sql) is loaded here, not when this module is: the
+ * caller's thread of a client, whose cache runs on a worker, uses this module's service tag only.
+ */
 export const make = (
+  options: RecordStorageOptions
+): Effect.Effect<RecordStorage, KinesisStorageException, Scope.Scope> =>
+  Effect.flatMap(
+    Effect.tryPromise({
+      try: () => import("./internal/database.js"),
+      catch: (cause) => new KinesisStorageException({ message: "Could not load the cache database driver", cause })
+    }),
+    (Database) => makeOn(Database, options)
+  )
+
+/**
+ * `make` with the database module given: the cache worker imports it itself.
+ *
+ * @internal
+ */
+export const makeOn = (
+  Database: typeof DatabaseModule,
   options: RecordStorageOptions
 ): Effect.Effect<RecordStorage, KinesisStorageException, Scope.Scope> =>
   Effect.gen(function* () {

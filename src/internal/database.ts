@@ -5,20 +5,17 @@
  * @internal
  */
 
-import * as fs from "node:fs"
-import * as path from "node:path"
 import * as Reactivity from "@effect/experimental/Reactivity"
 import * as Migrator from "@effect/sql/Migrator"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type * as SqlConnection from "@effect/sql/SqlConnection"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
-import Sqlite from "better-sqlite3"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import { KinesisStorageException } from "../Errors.js"
+import { claimFile, errorCode, inMemory, inUse, isBusy, storageError } from "./cacheFile.js"
 
-/** The in-memory database name: nothing is persisted. */
-export const inMemory = ":memory:"
+export { claimFile, inMemory }
 
 /** `PRAGMA auto_vacuum` value of incremental vacuum. */
 const incrementalVacuum = 2
@@ -49,44 +46,6 @@ const migrations = Migrator.fromRecord({
     yield* sql`DROP INDEX records_stream_id`
   })
 })
-
-const storageError = (message: string, recoverySuggestion?: string) => (cause: unknown) =>
-  new KinesisStorageException({ message, cause, ...(recoverySuggestion ? { recoverySuggestion } : {}) })
-
-/** The SQLite result code of a driver error (`SQLITE_BUSY`, `SQLITE_FULL`, ...). */
-const errorCode = (cause: unknown): string | undefined =>
-  typeof cause === "object" && cause !== null && "code" in cause ? String(cause.code) : undefined
-
-const isBusy = (cause: unknown): boolean => errorCode(cause)?.startsWith("SQLITE_BUSY") === true
-
-/**
- * Creates the directory and the file with owner-only permissions, then checks, without waiting,
- * that no other client holds the file: an owner keeps an exclusive lock for as long as it is open,
- * and the operating system drops that lock when the owner's process dies.
- */
-export const claimFile = (filename: string): Effect.Effect<void, KinesisStorageException> =>
-  Effect.try({
-    try: () => {
-      fs.mkdirSync(path.dirname(filename), { recursive: true, mode: 0o700 })
-      fs.closeSync(fs.openSync(filename, "a", 0o600))
-      fs.chmodSync(filename, 0o600)
-      const probe = new Sqlite(filename, { timeout: 0 })
-      try {
-        probe.pragma("journal_mode = WAL")
-      } finally {
-        probe.close()
-      }
-    },
-    catch: (cause) =>
-      isBusy(cause) ? inUse(filename, cause) : storageError(`Could not open the cache file ${filename}`)(cause)
-  })
-
-const inUse = (filename: string, cause: unknown) =>
-  new KinesisStorageException({
-    message: `The cache file ${filename} is in use by another client`,
-    recoverySuggestion: "Close the other client, or give this one another storagePath or region.",
-    cause
-  })
 
 /** The driver error behind a failure of @effect/sql, or the failure itself. */
 const driverError = (error: unknown): unknown =>

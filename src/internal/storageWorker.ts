@@ -11,6 +11,7 @@ import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
 import { isAmplifyKinesisException, KinesisStorageException } from "../Errors.js"
 import * as RecordStorage from "../RecordStorage.js"
+import * as Database from "./database.js"
 import {
   type ErrorMessage,
   type InsertFailure,
@@ -94,7 +95,7 @@ const reply = <A>(
 
 const main = Effect.gen(function* () {
   const scope = yield* Scope.make()
-  const opened = yield* Effect.exit(Scope.extend(RecordStorage.make(options), scope))
+  const opened = yield* Effect.exit(Scope.extend(RecordStorage.makeOn(Database, options), scope))
   if (Exit.isFailure(opened)) {
     send({ _tag: "OpenFailed", error: toMessage(failureOf(opened)) })
     return yield* Scope.close(scope, Exit.void)

@@ -1,0 +1,55 @@
+/**
+ * Claims the SQLite cache file for this process: creates its directory and file (mode 0600) and
+ * checks that no other client holds it. Needs only better-sqlite3, not @effect/sql: the caller's
+ * thread claims the file and the cache worker opens it (database.ts), so the caller's thread never
+ * loads @effect/sql.
+ *
+ * @internal
+ */
+
+import * as fs from "node:fs"
+import * as path from "node:path"
+import Sqlite from "better-sqlite3"
+import * as Effect from "effect/Effect"
+import { KinesisStorageException } from "../Errors.js"
+
+/** The in-memory database name: nothing is persisted. */
+export const inMemory = ":memory:"
+
+export const storageError = (message: string, recoverySuggestion?: string) => (cause: unknown) =>
+  new KinesisStorageException({ message, cause, ...(recoverySuggestion ? { recoverySuggestion } : {}) })
+
+/** The SQLite result code of a driver error (`SQLITE_BUSY`, `SQLITE_FULL`, ...). */
+export const errorCode = (cause: unknown): string | undefined =>
+  typeof cause === "object" && cause !== null && "code" in cause ? String(cause.code) : undefined
+
+export const isBusy = (cause: unknown): boolean => errorCode(cause)?.startsWith("SQLITE_BUSY") === true
+
+/**
+ * Creates the directory and the file with owner-only permissions, then checks, without waiting,
+ * that no other client holds the file: an owner keeps an exclusive lock for as long as it is open,
+ * and the operating system drops that lock when the owner's process dies.
+ */
+export const claimFile = (filename: string): Effect.Effect<void, KinesisStorageException> =>
+  Effect.try({
+    try: () => {
+      fs.mkdirSync(path.dirname(filename), { recursive: true, mode: 0o700 })
+      fs.closeSync(fs.openSync(filename, "a", 0o600))
+      fs.chmodSync(filename, 0o600)
+      const probe = new Sqlite(filename, { timeout: 0 })
+      try {
+        probe.pragma("journal_mode = WAL")
+      } finally {
+        probe.close()
+      }
+    },
+    catch: (cause) =>
+      isBusy(cause) ? inUse(filename, cause) : storageError(`Could not open the cache file ${filename}`)(cause)
+  })
+
+export const inUse = (filename: string, cause: unknown) =>
+  new KinesisStorageException({
+    message: `The cache file ${filename} is in use by another client`,
+    recoverySuggestion: "Close the other client, or give this one another storagePath or region.",
+    cause
+  })
