@@ -13,6 +13,8 @@ import {
   cached,
   captureLogs,
   connectionRefused,
+  flushData,
+  inProgress,
   makeEngine,
   makeScriptedSender,
   memoryStorage,
@@ -51,7 +53,7 @@ describe("FlushEngine", () => {
 
         const result = yield* engine.flush
 
-        expect(result).toEqual({ recordsFlushed: 4, flushInProgress: false })
+        expect(result).toEqual(flushData({ recordsFlushed: 4, recordsFailed: 2, recordsRemaining: 2 }))
         expect((yield* calls).map(keysOf)).toEqual([keys])
         const left = yield* cached(storage, "orders")
         expect(left.map((record) => [record.partitionKey, text(record.data), record.retryCount])).toEqual([
@@ -154,7 +156,7 @@ describe("FlushEngine", () => {
 
         const result = yield* engine.flush.pipe(Effect.provide(logs.layer))
 
-        expect(result).toEqual({ recordsFlushed: 4, flushInProgress: false })
+        expect(result).toEqual(flushData({ recordsFlushed: 4, recordsFailed: 3, recordsRemaining: 3 }))
         expect((yield* calls).map((batch) => [batch.stream, batch.entries.length])).toEqual([
           ["a-missing", 3],
           ["b-good", 4]
@@ -190,7 +192,7 @@ describe("FlushEngine", () => {
 
           const result = yield* engine.flush
 
-          expect(result).toEqual({ recordsFlushed: 2, flushInProgress: false })
+          expect(result).toEqual(flushData({ recordsFlushed: 2, recordsFailed: 5, recordsRemaining: 5 }))
           expect((yield* calls).map((batch) => batch.stream)).toEqual(["a-short", "b-fine"])
           expect(yield* cached(storage, "b-fine")).toEqual([])
           const left = yield* cached(storage, "a-short")
@@ -270,16 +272,16 @@ describe("FlushEngine", () => {
         const second = yield* engine.flush.pipe(
           Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => new Error("the second flush waited") })
         )
-        expect(second).toEqual({ recordsFlushed: 0, flushInProgress: true })
+        expect(second).toEqual(inProgress)
         expect(yield* calls).toHaveLength(1)
 
         yield* Deferred.succeed(release, undefined)
-        expect(yield* Fiber.join(first)).toEqual({ recordsFlushed: 3, flushInProgress: false })
+        expect(yield* Fiber.join(first)).toEqual(flushData({ recordsFlushed: 3 }))
         expect(yield* records(storage)).toBe(0)
 
         // The lock is free again.
         yield* put(storage, "orders", "k3", "data-3")
-        expect(yield* engine.flush).toEqual({ recordsFlushed: 1, flushInProgress: false })
+        expect(yield* engine.flush).toEqual(flushData({ recordsFlushed: 1 }))
       })
     )
   })
@@ -310,10 +312,10 @@ describe("FlushEngine", () => {
         expect(yield* Fiber.poll(shuttingDown)).toEqual(Option.none())
         yield* Deferred.succeed(release, undefined)
 
-        expect(yield* Fiber.join(flushing)).toEqual({ recordsFlushed: 2, flushInProgress: false })
+        expect(yield* Fiber.join(flushing)).toEqual(flushData({ recordsFlushed: 2, recordsRemaining: 2 }))
         yield* Fiber.join(shuttingDown)
         expect((yield* calls).map((batch) => batch.stream)).toEqual(["a"])
-        expect(yield* engine.flush).toEqual({ recordsFlushed: 0, flushInProgress: true })
+        expect(yield* engine.flush).toEqual(inProgress)
         expect(yield* calls).toHaveLength(1)
         expect(yield* cached(storage, "a")).toEqual([])
         expect((yield* cached(storage, "b")).map((record) => [record.partitionKey, record.retryCount])).toEqual([
@@ -333,7 +335,7 @@ describe("FlushEngine", () => {
         yield* engine.shutdown.pipe(
           Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => new Error("shutdown waited with no flush") })
         )
-        expect(yield* engine.flush).toEqual({ recordsFlushed: 0, flushInProgress: true })
+        expect(yield* engine.flush).toEqual(inProgress)
         expect(yield* calls).toEqual([])
         expect(yield* records(storage)).toBe(1)
       })
@@ -386,7 +388,7 @@ describe("FlushEngine", () => {
           )
           const engine = yield* makeEngine(watched, sender, 5)
 
-          expect(yield* engine.flush).toEqual({ recordsFlushed: 4, flushInProgress: false })
+          expect(yield* engine.flush).toEqual(flushData({ recordsFlushed: 4, recordsFailed: 5, recordsRemaining: 5 }))
           expect(answers).toEqual([
             { _tag: "Refused", streamName: "a-refused", firstId: ids.a[0], lastId: ids.a[2] },
             {
@@ -394,9 +396,10 @@ describe("FlushEngine", () => {
               streamName: "b-partial",
               firstId: ids.b[0],
               lastId: ids.b[2],
-              rejected: [ids.b[0], ids.b[2]]
+              rejected: [ids.b[0], ids.b[2]],
+              spared: []
             },
-            { _tag: "Answered", streamName: "c-accepted", firstId: ids.c[0], lastId: ids.c[2], rejected: [] }
+            { _tag: "Answered", streamName: "c-accepted", firstId: ids.c[0], lastId: ids.c[2], rejected: [], spared: [] }
           ])
         })
     )
@@ -426,7 +429,7 @@ describe("FlushEngine", () => {
         expect(yield* calls).toHaveLength(1)
         for (const stream of ["a", "b"]) expect((yield* cached(storage, stream)).map((r) => r.retryCount)).toEqual([0])
         // The engine is free again, and what the interrupted flush did not deliver goes now.
-        expect(yield* engine.flush).toEqual({ recordsFlushed: 2, flushInProgress: false })
+        expect(yield* engine.flush).toEqual(flushData({ recordsFlushed: 2 }))
       })
     )
   })
@@ -509,7 +512,7 @@ describe("FlushEngine", () => {
         const { sender, calls } = yield* makeScriptedSender()
         const engine = yield* makeEngine(storage, sender, 5)
 
-        expect(yield* engine.flush).toEqual({ recordsFlushed: 1000, flushInProgress: false })
+        expect(yield* engine.flush).toEqual(flushData({ recordsFlushed: 1000, recordsRemaining: 200 }))
         const first = yield* calls
         expect(first.map((batch) => [batch.stream, batch.entries.length])).toEqual([
           ["a-stream", 500],
@@ -518,7 +521,7 @@ describe("FlushEngine", () => {
         expect(keysOf(first[0]!)).toEqual(Array.from({ length: 500 }, (_, i) => `a${i}`))
         expect(keysOf(first[1]!)).toEqual(Array.from({ length: 500 }, (_, i) => `b${i}`))
 
-        expect(yield* engine.flush).toEqual({ recordsFlushed: 200, flushInProgress: false })
+        expect(yield* engine.flush).toEqual(flushData({ recordsFlushed: 200 }))
         const second = (yield* calls).slice(2)
         expect(second.map((batch) => [batch.stream, keysOf(batch)[0], batch.entries.length])).toEqual([
           ["a-stream", "a500", 100],
@@ -582,7 +585,7 @@ describe("FlushEngine", () => {
 
         expect((yield* engine.flush).recordsFlushed).toBe(500)
         expect(yield* storage.clear).toBe(100)
-        expect(yield* engine.flush).toEqual({ recordsFlushed: 0, flushInProgress: false })
+        expect(yield* engine.flush).toEqual(flushData({ recordsFlushed: 0 }))
         for (const key of ["new-1", "new-2"]) yield* put(storage, "s", key, key)
         expect((yield* engine.flush).recordsFlushed).toBe(2)
 
@@ -609,7 +612,7 @@ describe("FlushEngine", () => {
         expect(yield* storage.clear).toBe(3)
         yield* put(storage, "s", "after", "recorded during the request")
         yield* Deferred.succeed(release, undefined)
-        expect(yield* Fiber.join(flushing)).toEqual({ recordsFlushed: 2, flushInProgress: false })
+        expect(yield* Fiber.join(flushing)).toEqual(flushData({ recordsFlushed: 2, recordsFailed: 1, recordsRemaining: 1 }))
 
         const left = yield* cached(storage, "s")
         expect(left.map((record) => [record.partitionKey, record.retryCount])).toEqual([["after", 0]])

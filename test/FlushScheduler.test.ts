@@ -15,7 +15,7 @@ import * as KinesisClient from "../src/KinesisClient.js"
 import { resolveOptions } from "../src/KinesisClientConfig.js"
 import * as RecordSender from "../src/RecordSender.js"
 import * as RecordStorage from "../src/RecordStorage.js"
-import { makeScriptedSender, respondAfter } from "./support/senders.js"
+import { flushData, makeScriptedSender, respondAfter } from "./support/senders.js"
 
 const batchSize = 500
 const initialRecords = 6 * batchSize
@@ -214,22 +214,23 @@ describe("FlushScheduler", () => {
     })
   )
 
-  it.scoped("a failed automatic flush is logged and the loop goes on", () => {
+  it.scoped("a failed automatic flush is logged and the loop goes on, after a backoff", () => {
     const logs = capturingLogger()
     return Effect.gen(function* () {
       const { flushTimes, drainCount } = yield* setup(everySecond, (call) =>
         call === 0
           ? Effect.fail(new RecordSender.NoResponse({ message: "connect ECONNREFUSED 127.0.0.1:1" }))
           : Effect.void
-      )
+      ).pipe(Effect.withRandomFixed([1]))
       yield* TestClock.adjust("1 second")
       expect(flushTimes()).toEqual([1000])
       const warnings = logs.lines.filter((line) => line.level === "WARN")
       expect(warnings).toHaveLength(1)
       expect(warnings[0]!.message).toContain("Automatic flush failed")
       expect(warnings[0]!.message).toContain("ECONNREFUSED")
-      yield* TestClock.adjust("2 seconds")
-      expect(flushTimes()).toEqual([1000, 2000, 3000])
+      // No response is trouble: the next flush waits up to twice the interval, then the interval again.
+      yield* TestClock.adjust("3 seconds")
+      expect(flushTimes()).toEqual([1000, 3000, 4000])
       // The failed flush delivered nothing; the next two delivered a batch each.
       expect(yield* drainCount).toBe(initialRecords - 2 * batchSize)
     }).pipe(Effect.provide(logs.layer))
@@ -254,12 +255,16 @@ describe("FlushScheduler", () => {
     Effect.gen(function* () {
       const { client, flushTimes } = yield* setup(everySecond)
       yield* TestClock.adjust("500 millis")
-      expect(yield* client.flush()).toEqual({ recordsFlushed: batchSize, flushInProgress: false })
+      expect(yield* client.flush()).toEqual(
+        flushData({ recordsFlushed: batchSize, recordsRemaining: initialRecords - batchSize })
+      )
       expect(flushTimes()).toEqual([500])
       yield* TestClock.adjust("500 millis")
       expect(flushTimes()).toEqual([500, 1000])
       yield* TestClock.adjust("1200 millis")
-      expect(yield* client.flush()).toEqual({ recordsFlushed: batchSize, flushInProgress: false })
+      expect(yield* client.flush()).toEqual(
+        flushData({ recordsFlushed: batchSize, recordsRemaining: initialRecords - 4 * batchSize })
+      )
       yield* TestClock.adjust("800 millis")
       expect(flushTimes()).toEqual([500, 1000, 2000, 2200, 3000])
     })
@@ -274,7 +279,9 @@ describe("FlushScheduler", () => {
       yield* client.enable()
       yield* TestClock.adjust("1 hour")
       expect(flushTimes()).toEqual([])
-      expect(yield* client.flush()).toEqual({ recordsFlushed: batchSize, flushInProgress: false })
+      expect(yield* client.flush()).toEqual(
+        flushData({ recordsFlushed: batchSize, recordsRemaining: initialRecords - batchSize })
+      )
       yield* TestClock.adjust("1 hour")
       expect(flushTimes()).toEqual([2 * 3_600_000])
       expect(yield* drainCount).toBe(initialRecords - batchSize)

@@ -16,6 +16,7 @@ import {
 } from "../src/Promise.js"
 import { type LocalKinesisServer, startLocalKinesis } from "../src/testing.js"
 import { expectCreateRefused } from "./support/promiseClient.js"
+import { flushData } from "./support/senders.js"
 import { tempDirs } from "./support/tempDir.js"
 
 let local: LocalKinesisServer
@@ -85,13 +86,13 @@ describe("AmplifyKinesisClient", () => {
     for (const text of ["one", "two", "three"]) {
       expect(await client.record(input(stream, text))).toEqual({ _tag: "Ok", value: {} })
     }
-    expect(await client.flush()).toEqual({ _tag: "Ok", value: { recordsFlushed: 3, flushInProgress: false } })
+    expect(await client.flush()).toEqual({ _tag: "Ok", value: flushData({ recordsFlushed: 3 }) })
     expect(await readTexts(stream)).toEqual(["pk-one:one", "pk-three:three", "pk-two:two"])
 
     await client.record(input(stream, "four"))
     await client.record(input(stream, "five"))
     expect(await client.clearCache()).toEqual({ _tag: "Ok", value: { recordsCleared: 2 } })
-    expect(await client.flush()).toEqual({ _tag: "Ok", value: { recordsFlushed: 0, flushInProgress: false } })
+    expect(await client.flush()).toEqual({ _tag: "Ok", value: flushData({ recordsFlushed: 0 }) })
     expect(await readTexts(stream)).toHaveLength(3)
 
     await client.close()
@@ -121,7 +122,7 @@ describe("AmplifyKinesisClient", () => {
       calls++
     } while (result._tag === "Ok" && result.value.flushInProgress && calls < 100_000)
     expect(calls).toBeLessThan(100_000)
-    expect(await first).toEqual({ _tag: "Ok", value: { recordsFlushed: 1, flushInProgress: false } })
+    expect(await first).toEqual({ _tag: "Ok", value: flushData({ recordsFlushed: 1 }) })
     expect(await readTexts(stream)).toEqual(["pk-one:one"])
   })
 
@@ -153,13 +154,13 @@ describe("AmplifyKinesisClient", () => {
     expect(await client.record(null as unknown as RecordInput)).toEqual({ _tag: "Ok", value: {} })
     client.enable()
     expect(client.isEnabled).toBe(true)
-    expect(await client.flush()).toEqual({ _tag: "Ok", value: { recordsFlushed: 0, flushInProgress: false } })
+    expect(await client.flush()).toEqual({ _tag: "Ok", value: flushData({ recordsFlushed: 0 }) })
 
     expect(await client.record(input(stream, "kept"))).toEqual({ _tag: "Ok", value: {} })
     client.disable()
     client.disable()
     expect(client.isEnabled).toBe(false)
-    expect(await client.flush()).toEqual({ _tag: "Ok", value: { recordsFlushed: 1, flushInProgress: false } })
+    expect(await client.flush()).toEqual({ _tag: "Ok", value: flushData({ recordsFlushed: 1 }) })
     expect(await readTexts(stream)).toEqual(["pk-kept:kept"])
   })
 
@@ -172,7 +173,7 @@ describe("AmplifyKinesisClient", () => {
     expect(await readTexts(stream)).toEqual([])
 
     const second = await create(configFor(dir))
-    expect(await second.flush()).toEqual({ _tag: "Ok", value: { recordsFlushed: 3, flushInProgress: false } })
+    expect(await second.flush()).toEqual({ _tag: "Ok", value: flushData({ recordsFlushed: 3 }) })
     expect(await readTexts(stream)).toEqual(["pk-a:a", "pk-b:b", "pk-c:c"])
     expect(await second.clearCache()).toEqual({ _tag: "Ok", value: { recordsCleared: 0 } })
   })
@@ -209,7 +210,7 @@ describe("AmplifyKinesisClient", () => {
     // Nothing was stored, and the client still works.
     expect(await client.clearCache()).toEqual({ _tag: "Ok", value: { recordsCleared: 0 } })
     expect((await client.record(input(stream, "fine")))._tag).toBe("Ok")
-    expect(await client.flush()).toEqual({ _tag: "Ok", value: { recordsFlushed: 1, flushInProgress: false } })
+    expect(await client.flush()).toEqual({ _tag: "Ok", value: flushData({ recordsFlushed: 1 }) })
   })
 
   it("create with bad options rejects with KinesisValidationException", async () => {
@@ -232,7 +233,7 @@ describe("AmplifyKinesisClient", () => {
     } finally {
       await local.start()
     }
-    expect(await client.flush()).toEqual({ _tag: "Ok", value: { recordsFlushed: 1, flushInProgress: false } })
+    expect(await client.flush()).toEqual({ _tag: "Ok", value: flushData({ recordsFlushed: 1 }) })
     expect(await readTexts(stream)).toEqual(["pk-offline:offline"])
   })
 })

@@ -66,11 +66,12 @@ const rangeOf = (batch: ReadonlyArray<RecordStorage.StoredRecord>) => ({
   lastId: batch[batch.length - 1]!.id
 })
 
-/** The service accepted the batch but for `rejected`. */
+/** The service accepted the batch but for `rejected` (charged) and `spared` (not charged). */
 const answered = (
   batch: ReadonlyArray<RecordStorage.StoredRecord>,
-  rejected: ReadonlyArray<RecordStorage.StoredRecord> = []
-): RecordStorage.BatchAnswer => ({ _tag: "Answered", ...rangeOf(batch), rejected: ids(rejected) })
+  rejected: ReadonlyArray<RecordStorage.StoredRecord> = [],
+  spared: ReadonlyArray<RecordStorage.StoredRecord> = []
+): RecordStorage.BatchAnswer => ({ _tag: "Answered", ...rangeOf(batch), rejected: ids(rejected), spared: ids(spared) })
 
 /** The service refused the whole batch. */
 const refused = (batch: ReadonlyArray<RecordStorage.StoredRecord>): RecordStorage.BatchAnswer => ({
@@ -260,7 +261,7 @@ describe("RecordStorage operations", () => {
         storage.status,
         storage.streams,
         storage.batch("s", big),
-        storage.settle({ _tag: "Answered", ...range, rejected: [] }, 3),
+        storage.settle({ _tag: "Answered", ...range, rejected: [], spared: [] }, 3),
         storage.settle({ _tag: "Refused", ...range }, 3),
         storage.clear
       ]
@@ -344,6 +345,27 @@ describe("RecordStorage settle", () => {
         expect(yield* bytes(storage)).toBe(22 + 42 + 52 + 42)
         expect(ids([s0!, s2!]).every((id) => !ids(again).includes(id))).toBe(true)
       })
+  )
+
+  it.scoped("Answered with spared records keeps them as they are: not deleted, not charged, never dropped", () =>
+    Effect.gen(function* () {
+      const storage = yield* open(memory)
+      yield* insertEach(storage, [
+        ["s", "s0", 10],
+        ["s", "s1", 20],
+        ["s", "s2", 30]
+      ])
+      const batch = yield* storage.batch("s", big)
+      const [, s1, s2] = batch
+      expect(yield* storage.settle(answered(batch, [s2!], [s1!]), 1)).toMatchObject({ count: 1 })
+      for (let settled = 0; settled < 3; settled++) {
+        const again = yield* storage.batch("s", big)
+        expect(keys(again)).toEqual(["s1"])
+        expect(yield* storage.settle(answered(again, [], again), 1)).toMatchObject({ count: 0 })
+      }
+      expect(yield* retryCounts(storage, "s")).toEqual([["s1", 0]])
+      expect(yield* bytes(storage)).toBe(22)
+    })
   )
 
   it.scoped(
@@ -440,8 +462,12 @@ describe("RecordStorage settle", () => {
       yield* insertEach(storage, [["s", "s0", 1]])
       const range = { streamName: "s", firstId: 1_000, lastId: 2_000 }
       expect(yield* storage.settle({ _tag: "Refused", ...range }, 1)).toMatchObject({ count: 0 })
-      expect(yield* storage.settle({ _tag: "Answered", ...range, rejected: [] }, 1)).toMatchObject({ count: 0 })
-      expect(yield* storage.settle({ _tag: "Answered", ...range, rejected: [1_500] }, 1)).toMatchObject({ count: 0 })
+      expect(yield* storage.settle({ _tag: "Answered", ...range, rejected: [], spared: [] }, 1)).toMatchObject({
+        count: 0
+      })
+      expect(
+        yield* storage.settle({ _tag: "Answered", ...range, rejected: [1_500], spared: [1_501] }, 1)
+      ).toMatchObject({ count: 0 })
       expect(yield* retryCounts(storage, "s")).toEqual([["s0", 0]])
       expect(yield* storage.status).toMatchObject({ records: 1, bytes: 3 })
     })

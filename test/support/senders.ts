@@ -57,9 +57,10 @@ export const memoryStorage = (
 export const makeEngine = (
   storage: RecordStorage.RecordStorage,
   sender: RecordSender,
-  maxRetries: number
+  maxRetries: number,
+  countThrottling = true
 ): Effect.Effect<FlushEngine.FlushEngine> =>
-  FlushEngine.make({ maxRetries }).pipe(
+  FlushEngine.make({ maxRetries, countThrottling }).pipe(
     Effect.provideService(RecordStorage.RecordStorage, storage),
     Effect.provideService(RecordSender, sender)
   )
@@ -118,3 +119,16 @@ export const captureLogs = Effect.sync(() => {
     lines: Effect.sync((): ReadonlyArray<LogEntry> => [...lines])
   }
 })
+
+/** What a flush that ran returns: the given counts, every other one 0. */
+export const flushData = (counts: Partial<FlushEngine.FlushData>): FlushEngine.FlushData => ({
+  recordsFlushed: 0,
+  recordsFailed: 0,
+  recordsDropped: 0,
+  recordsRemaining: 0,
+  flushInProgress: false,
+  ...counts
+})
+
+/** What a flush returns when another one is running: every count 0. */
+export const inProgress: FlushEngine.FlushData = { ...flushData({}), flushInProgress: true }
