@@ -93,7 +93,8 @@ export const resolveOptions = (
   const maxRetries = options?.maxRetries ?? defaultMaxRetries
   const flushStrategy = options?.flushStrategy ?? defaultStrategy
   const requestTimeout = Duration.decodeUnknown(options?.requestTimeout ?? "30 seconds")
-  const countThrottling: unknown = options?.countThrottling ?? true
+  // Only a missing flag takes the default: null is as wrong as any other value that is not a boolean.
+  const countThrottling: unknown = options?.countThrottling === undefined ? true : options.countThrottling
   const logLevel: unknown = options?.logLevel ?? "Warning"
   if (!Number.isSafeInteger(cacheMaxBytes) || cacheMaxBytes <= 0) {
     return badOption(`cacheMaxBytes must be a positive integer, got ${cacheMaxBytes}`)

@@ -399,7 +399,14 @@ describe("FlushEngine", () => {
               rejected: [ids.b[0], ids.b[2]],
               spared: []
             },
-            { _tag: "Answered", streamName: "c-accepted", firstId: ids.c[0], lastId: ids.c[2], rejected: [], spared: [] }
+            {
+              _tag: "Answered",
+              streamName: "c-accepted",
+              firstId: ids.c[0],
+              lastId: ids.c[2],
+              rejected: [],
+              spared: []
+            }
           ])
         })
     )
@@ -612,7 +619,9 @@ describe("FlushEngine", () => {
         expect(yield* storage.clear).toBe(3)
         yield* put(storage, "s", "after", "recorded during the request")
         yield* Deferred.succeed(release, undefined)
-        expect(yield* Fiber.join(flushing)).toEqual(flushData({ recordsFlushed: 2, recordsFailed: 1, recordsRemaining: 1 }))
+        expect(yield* Fiber.join(flushing)).toEqual(
+          flushData({ recordsFlushed: 2, recordsFailed: 1, recordsRemaining: 1 })
+        )
 
         const left = yield* cached(storage, "s")
         expect(left.map((record) => [record.partitionKey, record.retryCount])).toEqual([["after", 0]])

@@ -8,14 +8,22 @@
  * one sender call, and two flushes at the same instant would show up as two calls.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, Deferred, Effect, Fiber, Layer, Logger, Option, TestClock } from "effect"
+import { Clock, Deferred, type Duration, Effect, Fiber, Layer, Logger, Metric, Option, TestClock } from "effect"
+import { backoffWaits } from "../src/FlushScheduler.js"
 import type { FlushStrategy } from "../src/FlushStrategy.js"
 import { FlushInterval, FlushNone } from "../src/FlushStrategy.js"
 import * as KinesisClient from "../src/KinesisClient.js"
 import { resolveOptions } from "../src/KinesisClientConfig.js"
 import * as RecordSender from "../src/RecordSender.js"
 import * as RecordStorage from "../src/RecordStorage.js"
-import { flushData, makeScriptedSender, respondAfter } from "./support/senders.js"
+import {
+  acceptAll,
+  flushData,
+  makeScriptedSender,
+  type Responder,
+  rejectWhere,
+  respondAfter
+} from "./support/senders.js"
 
 const batchSize = 500
 const initialRecords = 6 * batchSize
@@ -32,15 +40,17 @@ interface Harness {
   readonly drainCount: Effect.Effect<number, unknown>
 }
 
-const setup = (strategy: FlushStrategy, behaviour: Behaviour = () => Effect.void) =>
+const setup = (strategy: FlushStrategy, behaviour: Behaviour = () => Effect.void, respond: Responder = acceptAll) =>
   Effect.gen(function* () {
     const times: Array<number> = []
     const sender = yield* makeScriptedSender(
-      respondAfter((call) =>
-        Effect.gen(function* () {
-          times.push(yield* Clock.currentTimeMillis)
-          yield* behaviour(call)
-        })
+      respondAfter(
+        (call) =>
+          Effect.gen(function* () {
+            times.push(yield* Clock.currentTimeMillis)
+            yield* behaviour(call)
+          }),
+        respond
       )
     )
     const cacheMaxBytes = 50 * 1024 * 1024
@@ -302,4 +312,141 @@ describe("FlushScheduler", () => {
       expect(flushTimes()).toEqual([1000])
     })
   )
+
+  describe("backoff after trouble", () => {
+    const throttled = rejectWhere(() => true)
+    const refusedWith =
+      (name: string, status: number): Responder =>
+      () =>
+        Effect.fail(new RecordSender.ServiceError({ name, status, message: `${name} (test)` }))
+
+    /**
+     * Moves the test clock to each time in turn and checks that the next automatic flush comes exactly
+     * then: not a millisecond before.
+     */
+    const expectFlushesAt = (flushTimes: () => ReadonlyArray<number>, times: ReadonlyArray<number>) =>
+      Effect.gen(function* () {
+        for (const time of times) {
+          const before = flushTimes()
+          yield* TestClock.adjust(time - 1 - (yield* Clock.currentTimeMillis))
+          expect(flushTimes()).toEqual(before)
+          yield* TestClock.adjust(1)
+          expect(flushTimes()).toEqual([...before, time])
+        }
+      })
+
+    const backoff = (maxBackoff: Duration.DurationInput) => FlushInterval({ interval: "1 second", maxBackoff })
+
+    for (const [random, times] of [
+      // waits after k troubled flushes: between half and all of min(10 s, 1 s * 2^k), never below 1 s
+      [0, [1000, 2000, 4000, 8000, 13000, 18000]],
+      [0.5, [1000, 2500, 5500, 11500, 19000, 26500]],
+      [1, [1000, 3000, 7000, 15000, 25000, 35000]]
+    ] as const) {
+      it.scoped(
+        `waits ${random === 0 ? "half" : random === 1 ? "all" : "three quarters"} of min(maxBackoff, interval * 2^k) after k troubled flushes`,
+        () =>
+          Effect.gen(function* () {
+            const count = Effect.map(Metric.value(backoffWaits), (state) => [state.count, state.sum])
+            const [countBefore, sumBefore] = yield* count
+            const { flushTimes } = yield* setup(backoff("10 seconds"), undefined, throttled).pipe(
+              Effect.withRandomFixed([random])
+            )
+            yield* expectFlushesAt(flushTimes, times)
+            // One wait measured after each of the six troubled flushes, the next one's included.
+            const waits = times.slice(1).map((time, i) => time - times[i]!)
+            const lastCap = 10_000
+            const [countAfter, sumAfter] = yield* count
+            expect(countAfter! - countBefore!).toBe(6)
+            expect(sumAfter! - sumBefore!).toBe(
+              waits.reduce((a, b) => a + b, 0) + Math.max(1000, lastCap * (0.5 + random / 2))
+            )
+          })
+      )
+    }
+
+    it.scoped("never waits less than the interval, even when half of maxBackoff is shorter", () =>
+      Effect.gen(function* () {
+        const lowest = yield* setup(backoff("1500 millis"), undefined, throttled).pipe(Effect.withRandomFixed([0]))
+        yield* expectFlushesAt(lowest.flushTimes, [1000, 2000, 3000, 4000])
+        const highest = yield* setup(backoff("1500 millis"), undefined, throttled).pipe(Effect.withRandomFixed([1]))
+        yield* expectFlushesAt(highest.flushTimes, [5000, 6500, 8000])
+      })
+    )
+
+    for (const maxBackoff of ["1 second", "500 millis"] as const) {
+      it.scoped(`a maxBackoff of ${maxBackoff} with an interval of 1 second turns backoff off`, () =>
+        Effect.gen(function* () {
+          const waits = Effect.map(Metric.value(backoffWaits), (state) => state.count)
+          const waitsBefore = yield* waits
+          const { flushTimes } = yield* setup(backoff(maxBackoff), undefined, throttled).pipe(
+            Effect.withRandomFixed([1])
+          )
+          yield* expectFlushesAt(flushTimes, [1000, 2000, 3000, 4000])
+          expect(yield* waits).toBe(waitsBefore)
+        })
+      )
+    }
+
+    it.scoped("an untroubled flush brings the wait back to the interval", () =>
+      Effect.gen(function* () {
+        const { flushTimes } = yield* setup(backoff("1 minute"), undefined, (stream, entries, call) =>
+          (call < 2 ? throttled : acceptAll)(stream, entries, call)
+        ).pipe(Effect.withRandomFixed([1]))
+        yield* expectFlushesAt(flushTimes, [1000, 3000, 7000, 8000, 9000])
+      })
+    )
+
+    it.scoped("manual flushes run when called and neither raise nor reset the count of troubled flushes", () =>
+      Effect.gen(function* () {
+        let respond: Responder = throttled
+        const { client, flushTimes } = yield* setup(backoff("1 minute"), undefined, (stream, entries, call) =>
+          respond(stream, entries, call)
+        ).pipe(Effect.withRandomFixed([1]))
+        yield* expectFlushesAt(flushTimes, [1000])
+        // A clean manual flush at 1.5 s does not reset the backoff: the next automatic one is at 3 s.
+        respond = acceptAll
+        yield* TestClock.adjust(500)
+        expect((yield* client.flush()).recordsFlushed).toBe(batchSize)
+        yield* expectFlushesAt(flushTimes, [3000])
+        // A troubled manual flush at 3.5 s does not raise it: the next automatic one is at 4 s.
+        respond = throttled
+        yield* TestClock.adjust(500)
+        expect((yield* client.flush()).recordsFailed).toBe(batchSize)
+        respond = acceptAll
+        yield* expectFlushesAt(flushTimes, [4000, 5000])
+        expect(flushTimes()).toEqual([1000, 1500, 3000, 3500, 4000, 5000])
+      })
+    )
+
+    const outcomes: ReadonlyArray<readonly [string, Responder, boolean]> = [
+      ["records refused with ProvisionedThroughputExceededException", throttled, true],
+      ["records refused with InternalFailure", rejectWhere(() => true, "InternalFailure"), true],
+      ["one record of the batch throttled", rejectWhere((entry) => entry.partitionKey === "key-0"), true],
+      ["records refused with KMSAccessDeniedException", rejectWhere(() => true, "KMSAccessDeniedException"), false],
+      [
+        "ProvisionedThroughputExceededException for the request",
+        refusedWith("ProvisionedThroughputExceededException", 400),
+        true
+      ],
+      ["LimitExceededException for the request", refusedWith("LimitExceededException", 400), true],
+      ["ThrottlingException for the request", refusedWith("ThrottlingException", 400), true],
+      ["KMSThrottlingException for the request", refusedWith("KMSThrottlingException", 400), true],
+      ["InternalFailure (HTTP 500) for the request", refusedWith("InternalFailure", 500), true],
+      ["ServiceUnavailable (HTTP 503) for the request", refusedWith("ServiceUnavailable", 503), true],
+      ["any 5xx for the request", refusedWith("Unknown", 502), true],
+      ["no response", () => Effect.fail(new RecordSender.NoResponse({ message: "ECONNRESET" })), true],
+      ["ResourceNotFoundException for the request", refusedWith("ResourceNotFoundException", 400), false],
+      ["AccessDeniedException for the request", refusedWith("AccessDeniedException", 400), false],
+      ["every record accepted", acceptAll, false]
+    ]
+    for (const [outcome, respond, troubled] of outcomes) {
+      it.scoped(`${outcome} ${troubled ? "is" : "is not"} trouble`, () =>
+        Effect.gen(function* () {
+          const { flushTimes } = yield* setup(backoff("1 minute"), undefined, respond).pipe(Effect.withRandomFixed([1]))
+          yield* expectFlushesAt(flushTimes, [1000, troubled ? 3000 : 2000])
+        })
+      )
+    }
+  })
 })
