@@ -4,7 +4,7 @@
  * slow responses.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Exit, Fiber, Metric, Option, Scope } from "effect"
+import { Deferred, Effect, Exit, Fiber, Metric, Option, Scope, Tracer } from "effect"
 import { KinesisStorageException, KinesisUnknownException } from "../src/Errors.js"
 import * as FlushEngine from "../src/FlushEngine.js"
 import { type BatchAnswer, RecordStorage } from "../src/RecordStorage.js"
@@ -20,6 +20,8 @@ import {
   memoryStorage,
   put,
   type Responder,
+  refusedWith,
+  rejected,
   rejectWhere,
   resourceNotFound,
   type SentBatch,
@@ -628,6 +630,179 @@ describe("FlushEngine", () => {
         expect(yield* storage.status).toMatchObject({ records: 1, bytes: left[0]!.size })
         expect((yield* engine.flush).recordsFlushed).toBe(1)
         expect((yield* calls).map(keysOf)).toEqual([keyRange(0, 3), ["after"]])
+      })
+    )
+  })
+
+  describe("countThrottling", () => {
+    const retryCounts = (storage: RecordStorage) =>
+      Effect.map(cached(storage, "s"), (left) => left.map((record) => [record.partitionKey, record.retryCount]))
+    const throttledCount = Metric.value(Metric.tagged(FlushEngine.recordsThrottled, "stream", "s")).pipe(
+      Effect.map((state) => state.count)
+    )
+
+    /** An engine with no retries over records k0 to k3 of stream "s": k0 throttled, k1 InternalFailure, k2 refused for good. */
+    const perRecord = (countThrottling: boolean) =>
+      Effect.gen(function* () {
+        const storage = yield* memoryStorage()
+        for (const key of ["k0", "k1", "k2", "k3"]) yield* put(storage, "s", key, `data-${key}`)
+        const codes: Readonly<Record<string, string>> = {
+          k0: "ProvisionedThroughputExceededException",
+          k1: "InternalFailure",
+          k2: "KMSAccessDeniedException"
+        }
+        const { sender } = yield* makeScriptedSender((_stream, entries) =>
+          Effect.succeed(
+            entries.map((entry) => {
+              const code = codes[entry.partitionKey]
+              return code === undefined ? { _tag: "Accepted" as const } : rejected(code)
+            })
+          )
+        )
+        return { storage, engine: yield* makeEngine(storage, sender, 0, countThrottling) }
+      })
+
+    it.scoped("false: records refused with throttling or InternalFailure are not charged and never dropped", () =>
+      Effect.gen(function* () {
+        const throttledBefore = yield* throttledCount
+        const { storage, engine } = yield* perRecord(false)
+
+        expect(yield* engine.flush).toEqual(
+          flushData({ recordsFlushed: 1, recordsFailed: 3, recordsDropped: 1, recordsRemaining: 2 })
+        )
+        for (let flush = 0; flush < 5; flush++) {
+          expect(yield* engine.flush).toEqual(flushData({ recordsFailed: 2, recordsRemaining: 2 }))
+        }
+        expect(yield* retryCounts(storage)).toEqual([
+          ["k0", 0],
+          ["k1", 0]
+        ])
+        expect((yield* throttledCount) - throttledBefore).toBe(2 * 6)
+      })
+    )
+
+    it.scoped("true: every refused record is charged, and dropped once its retries are used up", () =>
+      Effect.gen(function* () {
+        const throttledBefore = yield* throttledCount
+        const { storage, engine } = yield* perRecord(true)
+
+        expect(yield* engine.flush).toEqual(flushData({ recordsFlushed: 1, recordsFailed: 3, recordsDropped: 3 }))
+        expect(yield* retryCounts(storage)).toEqual([])
+        expect((yield* throttledCount) - throttledBefore).toBe(2)
+      })
+    )
+
+    const transient: ReadonlyArray<readonly [string, number]> = [
+      ["ProvisionedThroughputExceededException", 400],
+      ["LimitExceededException", 400],
+      ["ThrottlingException", 400],
+      ["KMSThrottlingException", 400],
+      ["InternalFailure", 500],
+      ["ServiceUnavailable", 503],
+      ["Unknown", 502]
+    ]
+    for (const [name, status] of transient) {
+      it.scoped(`${name} (HTTP ${status}) for the whole request: not charged with false, charged with true`, () =>
+        Effect.gen(function* () {
+          const storage = yield* memoryStorage()
+          for (const key of ["k0", "k1"]) yield* put(storage, "s", key, `data-${key}`)
+          const { sender } = yield* makeScriptedSender(refusedWith(name, status))
+          const throttledBefore = yield* throttledCount
+
+          const spared = yield* makeEngine(storage, sender, 0, false)
+          for (let flush = 0; flush < 3; flush++) {
+            expect(yield* spared.flush).toEqual(flushData({ recordsFailed: 2, recordsRemaining: 2 }))
+          }
+          expect(yield* retryCounts(storage)).toEqual([
+            ["k0", 0],
+            ["k1", 0]
+          ])
+
+          const charged = yield* makeEngine(storage, sender, 0, true)
+          expect(yield* charged.flush).toEqual(flushData({ recordsFailed: 2, recordsDropped: 2 }))
+          expect(yield* retryCounts(storage)).toEqual([])
+          expect((yield* throttledCount) - throttledBefore).toBe(2 * 4)
+        })
+      )
+    }
+
+    it.scoped("false: a request refused for good (ResourceNotFoundException) is still charged", () =>
+      Effect.gen(function* () {
+        const storage = yield* memoryStorage()
+        for (const key of ["k0", "k1"]) yield* put(storage, "s", key, `data-${key}`)
+        const { sender } = yield* makeScriptedSender(refusedWith("ResourceNotFoundException", 400))
+        const engine = yield* makeEngine(storage, sender, 0, false)
+
+        expect(yield* engine.flush).toEqual(flushData({ recordsFailed: 2, recordsDropped: 2 }))
+      })
+    )
+  })
+
+  describe("FlushData", () => {
+    it.scoped("a flush that finds the cache empty returns every count 0", () =>
+      Effect.gen(function* () {
+        const storage = yield* memoryStorage()
+        const { sender, calls } = yield* makeScriptedSender()
+        const engine = yield* makeEngine(storage, sender, 5)
+
+        expect(yield* engine.flush).toEqual(flushData({}))
+        expect(yield* calls).toEqual([])
+      })
+    )
+
+    it.scoped("recordsRemaining counts every stream's records left, those of streams not sent yet too", () =>
+      Effect.gen(function* () {
+        const storage = yield* memoryStorage()
+        for (let i = 0; i < 502; i++) yield* put(storage, "a", `a${i}`, "data")
+        yield* put(storage, "b", "b0", "data")
+        const { sender } = yield* makeScriptedSender(byStream({ b: rejectWhere(() => true, "InternalFailure") }))
+        const engine = yield* makeEngine(storage, sender, 5)
+
+        expect(yield* engine.flush).toEqual(flushData({ recordsFlushed: 500, recordsFailed: 1, recordsRemaining: 3 }))
+        expect(yield* engine.flush).toEqual(flushData({ recordsFlushed: 2, recordsFailed: 1, recordsRemaining: 1 }))
+      })
+    )
+  })
+
+  describe("tracing", () => {
+    it.scoped("a span per PutRecords request, with its stream, record count and outcome", () =>
+      Effect.gen(function* () {
+        const storage = yield* memoryStorage()
+        for (const stream of ["a-ok", "b-partial", "c-refused"]) {
+          for (const key of ["k0", "k1"]) yield* put(storage, stream, key, "data")
+        }
+        yield* put(storage, "d-silent", "k0", "data")
+        const { sender } = yield* makeScriptedSender(
+          byStream({
+            "b-partial": rejectWhere((entry) => entry.partitionKey === "k1"),
+            "c-refused": refusedWith("ThrottlingException", 400),
+            "d-silent": () => Effect.fail(connectionRefused())
+          })
+        )
+        const engine = yield* makeEngine(storage, sender, 5)
+        const spans: Array<Tracer.Span> = []
+        const tracer = yield* Effect.tracer
+        const capturing = Tracer.make({
+          span: (...args) => {
+            const span = tracer.span(...args)
+            spans.push(span)
+            return span
+          },
+          context: tracer.context
+        })
+
+        yield* Effect.flip(engine.flush.pipe(Effect.withTracer(capturing)))
+
+        expect(
+          spans
+            .filter((span) => span.name === "FlushEngine.putRecords")
+            .map((span) => Object.fromEntries(span.attributes))
+        ).toEqual([
+          { stream: "a-ok", records: 2, outcome: "accepted" },
+          { stream: "b-partial", records: 2, outcome: "partly rejected" },
+          { stream: "c-refused", records: 2, outcome: "refused: ThrottlingException" },
+          { stream: "d-silent", records: 1, outcome: "no response" }
+        ])
       })
     )
   })

@@ -21,6 +21,7 @@ import {
   flushData,
   makeScriptedSender,
   type Responder,
+  refusedWith,
   rejectWhere,
   respondAfter
 } from "./support/senders.js"
@@ -315,10 +316,6 @@ describe("FlushScheduler", () => {
 
   describe("backoff after trouble", () => {
     const throttled = rejectWhere(() => true)
-    const refusedWith =
-      (name: string, status: number): Responder =>
-      () =>
-        Effect.fail(new RecordSender.ServiceError({ name, status, message: `${name} (test)` }))
 
     /**
      * Moves the test clock to each time in turn and checks that the next automatic flush comes exactly

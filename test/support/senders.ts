@@ -10,7 +10,7 @@ import { Duration, Effect, HashMap, Layer, Logger, type LogLevel, type Scope } f
 import type { KinesisStorageException } from "../../src/Errors.js"
 import * as FlushEngine from "../../src/FlushEngine.js"
 import { validate } from "../../src/RecordInput.js"
-import { RecordSender } from "../../src/RecordSender.js"
+import { RecordSender, ServiceError } from "../../src/RecordSender.js"
 import * as RecordStorage from "../../src/RecordStorage.js"
 import * as MemoryKinesis from "../../src/testing/MemoryKinesis.js"
 
@@ -46,6 +46,12 @@ export const makeScriptedSender = (
     layer: Layer.succeed(RecordSender, kinesis.sender),
     calls: kinesis.requests
   }))
+
+/** Refuses every request as a whole with the error `name` and HTTP `status`. */
+export const refusedWith =
+  (name: string, status: number): MemoryKinesis.Responder =>
+  () =>
+    Effect.fail(new ServiceError({ name, status, message: `${name} (test)` }))
 
 /** A real SQLite cache in memory, open as long as the scope. */
 export const memoryStorage = (
