@@ -198,6 +198,42 @@ describe("KinesisClient: clearCache", () => {
   )
 })
 
+describe("KinesisClient: cacheStatus", () => {
+  const empty = { records: 0, bytes: 0, oldestRecordAgeMs: undefined }
+
+  it.scoped("counts the cached records and bytes, and the age of the oldest record on the Clock", () =>
+    Effect.gen(function* () {
+      const sender = yield* makeSender()
+      const client = yield* makeClient(sender.layer)
+      expect(yield* client.cacheStatus()).toEqual(empty)
+
+      yield* client.record(record("first")) // 5 bytes of data + 9 of partition key
+      yield* TestClock.adjust("5 seconds")
+      yield* client.record(record("second", "other")) // 6 + 10
+      expect(yield* client.cacheStatus()).toEqual({ records: 2, bytes: 30, oldestRecordAgeMs: 5000 })
+      yield* TestClock.adjust("2 seconds")
+      expect(yield* client.cacheStatus()).toEqual({ records: 2, bytes: 30, oldestRecordAgeMs: 7000 })
+
+      expect(yield* client.flush()).toEqual(flushData({ recordsFlushed: 2 }))
+      expect(yield* client.cacheStatus()).toEqual(empty)
+    })
+  )
+
+  it.scoped("works while disabled, and fails with ClientClosedException once closed", () =>
+    Effect.gen(function* () {
+      const sender = yield* makeSender()
+      const client = yield* makeClient(sender.layer)
+      yield* client.record(record("kept"))
+      yield* client.disable()
+      yield* TestClock.adjust("1 minute")
+      expect(yield* client.cacheStatus()).toEqual({ records: 1, bytes: 12, oldestRecordAgeMs: 60_000 })
+
+      yield* client.close()
+      expect(yield* Effect.flip(client.cacheStatus())).toBeInstanceOf(ClientClosedException)
+    })
+  )
+})
+
 describe("KinesisClient: close", () => {
   it.scoped("is idempotent, called twice or concurrently", () =>
     Effect.gen(function* () {

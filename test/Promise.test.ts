@@ -109,6 +109,36 @@ describe("AmplifyKinesisClient", () => {
     expect(await readTexts(stream)).toHaveLength(3)
   })
 
+  it("cacheStatus and flush tell what is cached, delivered, failed and dropped; cacheStatus works while disabled", async () => {
+    const stream = await newStream()
+    const client = await create(configFor(tempDir(), { maxRetries: 0 }))
+    const empty = { records: 0, bytes: 0, oldestRecordAgeMs: undefined }
+    expect(await client.cacheStatus()).toEqual({ _tag: "Ok", value: empty })
+
+    for (const text of ["a", "b"]) await client.record(input(stream, text))
+    await client.record(input("promise-missing-stream", "c"))
+    const status = await client.cacheStatus()
+    // Each record: 1 byte of data and a partition key of 4.
+    expect(status).toMatchObject({ _tag: "Ok", value: { records: 3, bytes: 15 } })
+    const age = status._tag === "Ok" ? status.value.oldestRecordAgeMs : undefined
+    expect(age).toBeGreaterThanOrEqual(0)
+    expect(age).toBeLessThan(60_000)
+
+    // The missing stream is refused (ResourceNotFoundException) and, with no retry left, dropped.
+    expect(await client.flush()).toEqual({
+      _tag: "Ok",
+      value: flushData({ recordsFlushed: 2, recordsFailed: 1, recordsDropped: 1, recordsRemaining: 0 })
+    })
+    expect(await readTexts(stream)).toEqual(["pk-a:a", "pk-b:b"])
+    expect(await client.flush()).toEqual({ _tag: "Ok", value: flushData({}) })
+
+    await client.record(input(stream, "d"))
+    client.disable()
+    expect(await client.cacheStatus()).toMatchObject({ _tag: "Ok", value: { records: 1, bytes: 5 } })
+    await client.close()
+    expectError(await client.cacheStatus(), ClientClosedException)
+  })
+
   it("a caller that retries flush() while one is in progress lets that flush finish", async () => {
     const stream = await newStream()
     const client = await create(configFor(tempDir()))
