@@ -55,7 +55,9 @@ const waitAfter = (interval: number, maxBackoff: number, troubled: number): Effe
   return Random.nextRange(cap / 2, cap).pipe(
     Effect.map((wait) => Math.max(interval, wait)),
     Effect.tap((wait) => Metric.update(backoffWaits, wait)),
-    Effect.tap((wait) => Effect.logInfo(`Kinesis was throttling or failing: the next automatic flush in ${wait} ms`))
+    Effect.tap((wait) =>
+      Effect.logInfo(`Backing off after throttling, a service failure or no response: the next flush in ${wait} ms`)
+    )
   )
 }
 
