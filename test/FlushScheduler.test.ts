@@ -416,6 +416,30 @@ describe("FlushScheduler", () => {
       })
     )
 
+    it.scoped("an automatic flush that finds a manual one running leaves the count of troubled flushes as it was", () =>
+      Effect.gen(function* () {
+        const started = yield* Deferred.make<void>()
+        const gate = yield* Deferred.make<void>()
+        const { client, flushTimes } = yield* setup(
+          backoff("1 minute"),
+          (call) =>
+            call === 1 ? Effect.zipRight(Deferred.succeed(started, undefined), Deferred.await(gate)) : Effect.void,
+          (stream, entries, call) => (call === 0 ? throttled : acceptAll)(stream, entries, call)
+        ).pipe(Effect.withRandomFixed([1]))
+        yield* expectFlushesAt(flushTimes, [1000])
+        // A manual flush from 2.5 s to 3.5 s holds the guard when the automatic one is due, at 3 s.
+        yield* TestClock.adjust(1500)
+        const manual = yield* Effect.fork(client.flush())
+        yield* Deferred.await(started)
+        yield* TestClock.adjust(1000)
+        yield* Deferred.succeed(gate, undefined)
+        expect((yield* Fiber.join(manual)).recordsFlushed).toBe(batchSize)
+        // Still one troubled flush in a row: the next automatic flush waits up to 2 s from 3 s.
+        yield* expectFlushesAt(flushTimes, [5000, 6000])
+        expect(flushTimes()).toEqual([1000, 2500, 5000, 6000])
+      })
+    )
+
     const outcomes: ReadonlyArray<readonly [string, Responder, boolean]> = [
       ["records refused with ProvisionedThroughputExceededException", throttled, true],
       ["records refused with InternalFailure", rejectWhere(() => true, "InternalFailure"), true],
