@@ -55,6 +55,13 @@ const open = (filename: string, cacheMaxBytes = 1024 * 1024) => RecordStorage.ma
 const insertEach = (storage: RecordStorage.RecordStorage, records: ReadonlyArray<Parameters<typeof record>>) =>
   Effect.forEach(records, (args) => Effect.flatMap(record(...args), storage.insert), { discard: true })
 
+/** Records s0, s1 and s2 of stream "s", of 10, 20 and 30 bytes of data. */
+const threeRecords: ReadonlyArray<Parameters<typeof record>> = [
+  ["s", "s0", 10],
+  ["s", "s1", 20],
+  ["s", "s2", 30]
+]
+
 const ids = (records: ReadonlyArray<RecordStorage.StoredRecord>) => records.map((r) => r.id)
 const keys = (records: ReadonlyArray<RecordStorage.StoredRecord>) => records.map((r) => r.partitionKey)
 const sizes = (records: ReadonlyArray<RecordStorage.StoredRecord>) => records.reduce((sum, r) => sum + r.size, 0)
@@ -350,11 +357,7 @@ describe("RecordStorage settle", () => {
   it.scoped("Answered with spared records keeps them as they are: not deleted, not charged, never dropped", () =>
     Effect.gen(function* () {
       const storage = yield* open(memory)
-      yield* insertEach(storage, [
-        ["s", "s0", 10],
-        ["s", "s1", 20],
-        ["s", "s2", 30]
-      ])
+      yield* insertEach(storage, threeRecords)
       const batch = yield* storage.batch("s", big)
       const [, s1, s2] = batch
       expect(yield* storage.settle(answered(batch, [s2!], [s1!]), 1)).toMatchObject({ count: 1 })
@@ -373,11 +376,7 @@ describe("RecordStorage settle", () => {
     () =>
       Effect.gen(function* () {
         const storage = yield* open(memory)
-        yield* insertEach(storage, [
-          ["s", "s0", 10],
-          ["s", "s1", 20],
-          ["s", "s2", 30]
-        ])
+        yield* insertEach(storage, threeRecords)
         const first = yield* storage.batch("s", big)
         yield* storage.settle(answered(first, first), 2)
         expect(yield* retryCounts(storage, "s")).toEqual([
