@@ -4,21 +4,28 @@
  * Streams are visited in name order. Accepted records are deleted; each rejected record is charged
  * one failed attempt and dropped once it reaches `1 + maxRetries`. A request-level error that the
  * service answered charges every record of the batch and the flush goes on with the next stream.
- * No response at all stops the flush with `KinesisUnknownException` and charges nothing.
+ * No response at all stops the flush with `KinesisUnknownException` and charges nothing. With
+ * `countThrottling: false` the transient outcomes (throttling, `InternalFailure`, 5xx) charge nothing
+ * either. Each flush says what it delivered, failed, dropped and left in the cache, and tells the
+ * scheduler whether it met trouble.
  *
  * @since 0.1.0
  */
+import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import { type KinesisStorageException, KinesisUnknownException } from "./Errors.js"
-import { type EntryResult, RecordSender, ServiceError } from "./RecordSender.js"
+import * as BatchOutcome from "./internal/batchOutcome.js"
+import { type EntryResult, type NoResponse, RecordSender, ServiceError } from "./RecordSender.js"
 import {
-  type BatchAnswer,
   type BatchLimits,
   type DroppedRecords,
+  noneDropped,
   RecordStorage,
   type StoredRecord
 } from "./RecordStorage.js"
@@ -27,8 +34,25 @@ import {
 export interface FlushData {
   /** Records the service accepted in this flush. */
   readonly recordsFlushed: number
-  /** True when another flush was already running: this call did nothing. */
+  /** Records sent in this flush and not accepted: kept for a retry, or dropped. */
+  readonly recordsFailed: number
+  /** Records this flush deleted undelivered: their retries were used up. */
+  readonly recordsDropped: number
+  /** Records in the cache when this flush ended, all streams. */
+  readonly recordsRemaining: number
+  /** True when another flush was already running: this call did nothing (every count is 0). */
   readonly flushInProgress: boolean
+}
+
+/** A flush as the automatic scheduler sees it: its result, and whether it met trouble. */
+export interface FlushRun {
+  /** What `flush` gives for the same flush. */
+  readonly exit: Exit.Exit<FlushData, KinesisStorageException | KinesisUnknownException>
+  /**
+   * Whether any request got no response, a throttling or 5xx answer, or any record came back
+   * throttled or with `InternalFailure`. False for a flush that did not run (`flushInProgress`).
+   */
+  readonly troubled: boolean
 }
 
 /** The flush engine service. */
@@ -39,6 +63,8 @@ export interface FlushEngine {
    * can't be reached and with `KinesisStorageException` when the cache fails.
    */
   readonly flush: Effect.Effect<FlushData, KinesisStorageException | KinesisUnknownException>
+  /** The same flush for the scheduler: never fails, and says whether it met trouble. */
+  readonly run: Effect.Effect<FlushRun>
   /**
    * Stops flushing for good: a flush in progress finishes the requests in flight and starts no other
    * stream; no flush starts afterwards. Returns once no flush is running.
@@ -67,14 +93,63 @@ export const recordsDropped = Metric.counter("effect_kinesis_records_dropped", {
   incremental: true
 })
 
+/**
+ * Records refused with a transient outcome (throttling, `InternalFailure`, 5xx), charged an attempt or
+ * not, tagged with `stream`.
+ */
+export const recordsThrottled = Metric.counter("effect_kinesis_records_throttled", {
+  description: "Records refused by throttling or a passing service failure",
+  incremental: true
+})
+
 const countFor = (counter: Metric.Metric.Counter<number>, stream: string, amount: number) =>
   amount === 0 ? Effect.void : Metric.incrementBy(Metric.tagged(counter, "stream", stream), amount)
 
 /** The limits of one `PutRecords` request: 500 records, 10 MiB of record sizes. */
 export const batchLimits: BatchLimits = { maxRecords: 500, maxBytes: 10 * 1024 * 1024 }
 
+/** What a part of a flush (one stream's step, or the whole flush so far) did. */
+interface Tally {
+  readonly flushed: number
+  readonly failed: number
+  readonly dropped: number
+  readonly troubled: boolean
+}
+
+const noTally: Tally = { flushed: 0, failed: 0, dropped: 0, troubled: false }
+
+const addTally = (a: Tally, b: Tally): Tally => ({
+  flushed: a.flushed + b.flushed,
+  failed: a.failed + b.failed,
+  dropped: a.dropped + b.dropped,
+  troubled: a.troubled || b.troubled
+})
+
+const inProgress: FlushData = {
+  recordsFlushed: 0,
+  recordsFailed: 0,
+  recordsDropped: 0,
+  recordsRemaining: 0,
+  flushInProgress: true
+}
+
+/** The options of the engine. */
+export interface FlushEngineOptions {
+  /** Failed attempts a record may have beyond its first before it is dropped. */
+  readonly maxRetries: number
+  /** Whether transient outcomes (throttling, `InternalFailure`, 5xx) charge an attempt. */
+  readonly countThrottling: boolean
+}
+
+/** What the span of a `PutRecords` request records as its outcome. */
+const outcomeOf = (response: Either.Either<ReadonlyArray<EntryResult>, ServiceError | NoResponse>): string =>
+  Either.match(response, {
+    onLeft: (error) => (error._tag === "NoResponse" ? "no response" : `refused: ${error.name}`),
+    onRight: (results) => (results.every((result) => result._tag === "Accepted") ? "accepted" : "partly rejected")
+  })
+
 /** Builds the engine over the storage and sender in context. */
-export const make = (options: { readonly maxRetries: number }) =>
+export const make = (options: FlushEngineOptions) =>
   Effect.gen(function* () {
     const storage = yield* RecordStorage
     const sender = yield* RecordSender
@@ -94,54 +169,49 @@ export const make = (options: { readonly maxRetries: number }) =>
         { discard: true }
       )
 
-    /** Applies the service's answer to the batch in the cache; returns how many records it accepted. */
-    const settle = (stream: string, records: ReadonlyArray<StoredRecord>, answer: BatchAnswer) =>
+    /** Applies the outcome of a batch to the cache and the metrics; returns what it adds to the flush. */
+    const settle = (stream: string, outcome: BatchOutcome.BatchOutcome) =>
       Effect.gen(function* () {
-        const dropped = yield* storage.settle(answer, maxAttempts)
-        const failed = answer._tag === "Refused" ? records.length : answer.rejected.length
-        yield* countFor(recordsDelivered, stream, records.length - failed)
-        yield* countFor(failedAttempts, stream, failed)
+        const dropped = outcome.answer ? yield* storage.settle(outcome.answer, maxAttempts) : noneDropped
+        yield* countFor(recordsDelivered, stream, outcome.accepted)
+        yield* countFor(failedAttempts, stream, outcome.charged)
+        yield* countFor(recordsThrottled, stream, outcome.throttled)
         yield* reportDropped(dropped)
-        return records.length - failed
+        return { flushed: outcome.accepted, failed: outcome.failed, dropped: dropped.count, troubled: outcome.troubled }
       })
 
-    /** What the answer to a batch means for the cache. */
-    const toAnswer = (
-      stream: string,
-      records: ReadonlyArray<StoredRecord>,
-      results: ReadonlyArray<EntryResult> | undefined
-    ): BatchAnswer => {
-      const range = { streamName: stream, firstId: records[0]!.id, lastId: records[records.length - 1]!.id }
-      if (results === undefined) return { _tag: "Refused", ...range }
-      const rejected = records.filter((_, i) => results[i]!._tag !== "Accepted").map((record) => record.id)
-      return { _tag: "Answered", ...range, rejected }
-    }
+    /** One `PutRecords` request for the batch, in a span of its own; a response that doesn't match the batch is an error. */
+    const putRecords = (stream: string, records: ReadonlyArray<StoredRecord>) =>
+      sender.putRecords(stream, records).pipe(
+        Effect.filterOrFail(
+          (results) => results.length === records.length,
+          (results) =>
+            new ServiceError({
+              name: "EntryCountMismatch",
+              status: 200,
+              message: `The response has ${results.length} entries for ${records.length} records`
+            })
+        ),
+        Effect.either,
+        Effect.tap((response) => Effect.annotateCurrentSpan("outcome", outcomeOf(response))),
+        Effect.withSpan("FlushEngine.putRecords", { attributes: { stream, records: records.length } })
+      )
 
-    const flushStream = (stream: string) =>
+    /** One stream's step of a flush: its oldest batch sent once, and the cache brought up to date with the answer. */
+    const flushStream = (stream: string): Effect.Effect<Tally, KinesisStorageException | KinesisUnknownException> =>
       Effect.uninterruptibleMask((restore) =>
         Effect.gen(function* () {
           const records = yield* storage.batch(stream, batchLimits)
-          if (records.length === 0) return 0
+          if (records.length === 0) return noTally
           // Only the wait for the answer can be interrupted (which aborts the request): once an
           // answer is in, the cache is brought up to date with it.
-          const answer = yield* restore(sender.putRecords(stream, records)).pipe(
-            Effect.filterOrFail(
-              (results) => results.length === records.length,
-              (results) =>
-                new ServiceError({
-                  name: "EntryCountMismatch",
-                  status: 200,
-                  message: `The response has ${results.length} entries for ${records.length} records`
-                })
-            ),
-            Effect.either
-          )
-          if (answer._tag === "Right") {
-            const rejected = answer.right.filter((result) => result._tag !== "Accepted").length
+          const response = yield* restore(putRecords(stream, records))
+          if (response._tag === "Right") {
+            const rejected = response.right.filter((result) => result._tag !== "Accepted").length
             if (rejected > 0) yield* Effect.logDebug(`Kinesis rejected ${rejected} of ${records.length} records`)
-            return yield* settle(stream, records, toAnswer(stream, records, answer.right))
+            return yield* settle(stream, BatchOutcome.fromResults(records, response.right, options.countThrottling))
           }
-          const error = answer.left
+          const error = response.left
           if (error._tag === "NoResponse") {
             return yield* new KinesisUnknownException({
               message: error.message,
@@ -150,7 +220,7 @@ export const make = (options: { readonly maxRetries: number }) =>
             })
           }
           yield* Effect.logWarning(`PutRecords failed: ${error.name} (HTTP ${error.status}): ${error.message}`)
-          return yield* settle(stream, records, toAnswer(stream, records, undefined))
+          return yield* settle(stream, BatchOutcome.fromError(records, error, options.countThrottling))
         }).pipe(Effect.annotateLogs({ stream }))
       )
 
@@ -158,34 +228,44 @@ export const make = (options: { readonly maxRetries: number }) =>
     let stopping = false
     const stopped = yield* Effect.makeLatch(false)
 
-    const flushAll = Effect.gen(function* () {
-      const streams = yield* storage.streams
-      let recordsFlushed = 0
-      for (const stream of streams) {
-        if (stopping) break
-        recordsFlushed += yield* flushStream(stream).pipe(
-          Effect.tapError(() =>
-            recordsFlushed > 0
-              ? Effect.logInfo(`Flush stopped after ${recordsFlushed} records were delivered`)
-              : Effect.void
-          )
-        )
-      }
-      return recordsFlushed
+    /** Every stream's step in name order, then the count of what is left; noting trouble even if it fails. */
+    const flushAll: Effect.Effect<FlushRun> = Effect.suspend(() => {
+      let tally = noTally
+      const steps = Effect.gen(function* () {
+        for (const stream of yield* storage.streams) {
+          if (stopping) break
+          tally = addTally(tally, yield* flushStream(stream))
+        }
+        const { records } = yield* storage.status
+        return {
+          recordsFlushed: tally.flushed,
+          recordsFailed: tally.failed,
+          recordsDropped: tally.dropped,
+          recordsRemaining: records,
+          flushInProgress: false
+        }
+      }).pipe(
+        Effect.tapError(() =>
+          tally.flushed > 0
+            ? Effect.logInfo(`Flush stopped after ${tally.flushed} records were delivered`)
+            : Effect.void
+        ),
+        Effect.withSpan("FlushEngine.flush")
+      )
+      return Effect.map(
+        Effect.exit(steps),
+        (exit): FlushRun => ({ exit, troubled: tally.troubled || (Exit.isFailure(exit) && noResponse(exit.cause)) })
+      )
     })
 
+    const run = Effect.map(
+      lock.withPermitsIfAvailable(1)(flushAll),
+      Option.getOrElse((): FlushRun => ({ exit: Exit.succeed(inProgress), troubled: false }))
+    )
+
     return FlushEngine.of({
-      flush: lock
-        .withPermitsIfAvailable(1)(flushAll)
-        .pipe(
-          Effect.map(
-            Option.match({
-              onNone: (): FlushData => ({ recordsFlushed: 0, flushInProgress: true }),
-              onSome: (recordsFlushed): FlushData => ({ recordsFlushed, flushInProgress: false })
-            })
-          ),
-          Effect.withSpan("FlushEngine.flush")
-        ),
+      flush: Effect.flatMap(run, (flushRun) => flushRun.exit),
+      run,
       // The first call takes the permit and never gives it back: no flush can start once this has
       // begun. Later calls wait until it holds the permit.
       shutdown: Effect.suspend(() => {
@@ -196,7 +276,10 @@ export const make = (options: { readonly maxRetries: number }) =>
     })
   })
 
+/** Whether a flush failed because a request got no response. */
+const noResponse = (cause: Cause.Cause<KinesisStorageException | KinesisUnknownException>): boolean =>
+  Option.exists(Cause.failureOption(cause), (error) => error._tag === "KinesisUnknownException")
+
 /** The engine as a layer over `RecordStorage` and `RecordSender`. */
-export const layer = (options: {
-  readonly maxRetries: number
-}): Layer.Layer<FlushEngine, never, RecordStorage | RecordSender> => Layer.effect(FlushEngine, make(options))
+export const layer = (options: FlushEngineOptions): Layer.Layer<FlushEngine, never, RecordStorage | RecordSender> =>
+  Layer.effect(FlushEngine, make(options))

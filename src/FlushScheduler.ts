@@ -2,22 +2,28 @@
  * The automatic flush: a background fiber that runs the flush engine on the `FlushStrategy`.
  *
  * With `FlushInterval(d)` the first flush comes `d` after the loop starts, and each next one `d`
- * after the previous one ended, so flushes never pile up. A failed flush is logged and the loop goes
- * on. With `FlushNone` there is no loop. The wait between flushes is an `unref()`ed timer, so an
+ * after the previous one ended, so flushes never pile up. After `k` troubled flushes in a row the
+ * wait is a random time between half and all of `min(maxBackoff, d * 2^k)`, never less than `d`;
+ * after an untroubled one it is `d` again. A failed flush is logged and the loop goes on. With
+ * `FlushNone` there is no loop. The wait between flushes is an `unref()`ed timer, so an
  * open client never keeps the Node process alive by itself.
  *
  * @since 0.1.0
  */
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as FiberHandle from "effect/FiberHandle"
 import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
+import * as MetricBoundaries from "effect/MetricBoundaries"
 import * as Option from "effect/Option"
-import * as Schedule from "effect/Schedule"
+import * as Random from "effect/Random"
 import type * as Scope from "effect/Scope"
 import { FlushEngine } from "./FlushEngine.js"
-import type { FlushStrategy } from "./FlushStrategy.js"
+import { defaultMaxBackoff, type FlushStrategy } from "./FlushStrategy.js"
 import { unrefTimers } from "./internal/unrefTimers.js"
 
 /** The scheduler service. */
@@ -31,6 +37,38 @@ export interface FlushScheduler {
 /** The `FlushScheduler` service tag. */
 export const FlushScheduler = Context.GenericTag<FlushScheduler>("effect-kinesis/FlushScheduler")
 
+/** The waits before automatic flushes that came after trouble, in milliseconds. */
+export const backoffWaits = Metric.histogram(
+  "effect_kinesis_backoff_wait_ms",
+  MetricBoundaries.exponential({ start: 1000, factor: 2, count: 12 }),
+  "Waits before an automatic flush after troubled ones, in milliseconds"
+)
+
+/**
+ * The wait before the next automatic flush after `troubled` troubled ones in a row: `interval`, or,
+ * after trouble, a random time between half and all of `min(maxBackoff, interval * 2^troubled)`,
+ * never less than `interval`.
+ */
+const waitAfter = (interval: number, maxBackoff: number, troubled: number): Effect.Effect<number> => {
+  if (troubled === 0 || maxBackoff <= interval) return Effect.succeed(interval)
+  const cap = Math.min(maxBackoff, interval * 2 ** troubled)
+  return Random.nextRange(cap / 2, cap).pipe(
+    Effect.map((wait) => Math.max(interval, wait)),
+    Effect.tap((wait) => Metric.update(backoffWaits, wait)),
+    Effect.tap((wait) =>
+      Effect.logInfo(`Backing off after throttling, a service failure or no response: the next flush in ${wait} ms`)
+    )
+  )
+}
+
+/** Logs a failed automatic flush by message only: the loop goes on, whatever the cause. */
+const logFailure = (cause: Cause.Cause<Error>) => {
+  const failure = Cause.failureOption(cause)
+  if (Option.isSome(failure)) return Effect.logWarning(`Automatic flush failed: ${failure.value.message}`)
+  const defect = Cause.squash(cause)
+  return Effect.logWarning(`Automatic flush failed: ${defect instanceof Error ? defect.message : String(defect)}`)
+}
+
 /** Builds a stopped scheduler; the loop, once started, lives at most as long as the scope. */
 export const make = (strategy: FlushStrategy): Effect.Effect<FlushScheduler, never, FlushEngine | Scope.Scope> =>
   Effect.gen(function* () {
@@ -39,17 +77,20 @@ export const make = (strategy: FlushStrategy): Effect.Effect<FlushScheduler, nev
     if (strategy._tag === "FlushNone") {
       return FlushScheduler.of({ start: Effect.void, stop: Effect.void })
     }
-    // A defect (a bug in a sender or storage layer) must not end the loop either: `Effect.schedule`
-    // stops at the first failure, so every cause is caught and logged here, by message only.
-    const loop = engine.flush.pipe(
-      Effect.uninterruptible,
-      Effect.catchAllCause((cause) => {
-        const failure = Cause.failureOption(cause)
-        if (Option.isSome(failure)) return Effect.logWarning(`Automatic flush failed: ${failure.value.message}`)
-        const defect = Cause.squash(cause)
-        return Effect.logWarning(`Automatic flush failed: ${defect instanceof Error ? defect.message : String(defect)}`)
-      }),
-      Effect.schedule(Schedule.spaced(strategy.interval)),
+    const interval = Duration.toMillis(strategy.interval)
+    const maxBackoff = Duration.toMillis(strategy.maxBackoff ?? defaultMaxBackoff)
+    // One automatic flush after its wait; returns how many troubled flushes in a row there have been.
+    // A flush that did not run (a manual one held the lock) leaves the count as it was.
+    const flushAfterWait = (troubled: number) =>
+      waitAfter(interval, maxBackoff, troubled).pipe(
+        Effect.flatMap((wait) => Effect.sleep(wait)),
+        Effect.zipRight(Effect.uninterruptible(engine.run)),
+        Effect.tap(({ exit }) => (Exit.isFailure(exit) ? logFailure(exit.cause) : Effect.void)),
+        Effect.map((run) =>
+          run.troubled ? troubled + 1 : Exit.isSuccess(run.exit) && run.exit.value.flushInProgress ? troubled : 0
+        )
+      )
+    const loop = Effect.iterate(0, { while: () => true, body: flushAfterWait }).pipe(
       // Waiting for the next flush never keeps the process alive: the cache makes exiting safe.
       unrefTimers
     )

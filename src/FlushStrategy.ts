@@ -6,10 +6,17 @@
 import * as Data from "effect/Data"
 import type * as Duration from "effect/Duration"
 
-/** Flush every `interval` while the client is enabled and open; the first flush comes one interval after start. */
+/**
+ * Flush every `interval` while the client is enabled and open; the first flush comes one interval
+ * after start. After `k` troubled flushes in a row (throttling, 5xx, no response), the next one waits
+ * a random time between half and all of `min(maxBackoff, interval * 2^k)`, never less than
+ * `interval`. A `maxBackoff` not longer than `interval` turns backoff off.
+ */
 export interface FlushInterval {
   readonly _tag: "FlushInterval"
   readonly interval: Duration.DurationInput
+  /** The longest wait after trouble. Default 5 minutes. */
+  readonly maxBackoff?: Duration.DurationInput
 }
 
 /** Never flush on a timer: only `flush()` sends records. */
@@ -21,10 +28,11 @@ export interface FlushNone {
 export type FlushStrategy = FlushInterval | FlushNone
 
 /**
- * Flush on a fixed interval.
+ * Flush on a fixed interval, backing off after trouble.
  *
  * @example
  * FlushInterval({ interval: "30 seconds" })
+ * FlushInterval({ interval: "30 seconds", maxBackoff: "10 minutes" })
  */
 export const FlushInterval = Data.tagged<FlushInterval>("FlushInterval")
 
@@ -33,3 +41,6 @@ export const FlushNone = (): FlushStrategy => Data.tagged<FlushNone>("FlushNone"
 
 /** The default strategy: a flush every 30 seconds. */
 export const defaultStrategy: FlushStrategy = FlushInterval({ interval: "30 seconds" })
+
+/** The default longest wait after trouble: 5 minutes. */
+export const defaultMaxBackoff: Duration.DurationInput = "5 minutes"

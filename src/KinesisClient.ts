@@ -1,6 +1,6 @@
 /**
  * The public client: record into the durable cache, flush it to Kinesis on demand or on a timer,
- * clear it, pause and resume collection, close.
+ * clear it, see how much it holds, pause and resume collection, close.
  *
  * @example
  * import { Effect } from "effect"
@@ -17,6 +17,7 @@
  * @since 0.1.0
  */
 import type { KinesisClient as SdkClient } from "@aws-sdk/client-kinesis"
+import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
@@ -64,6 +65,16 @@ export interface ClearCacheData {
   readonly recordsCleared: number
 }
 
+/** How much the cache holds, as `cacheStatus()` reports it. */
+export interface CacheStatus {
+  /** Records in the cache. */
+  readonly records: number
+  /** The sum of their sizes: the byte count the cache limit is checked against. */
+  readonly bytes: number
+  /** How long ago the oldest cached record was stored, in milliseconds; undefined when the cache is empty. */
+  readonly oldestRecordAgeMs: number | undefined
+}
+
 /** The client service. Every operation fails with a typed error; none rejects with a defect. */
 export interface KinesisClient {
   /**
@@ -88,6 +99,8 @@ export interface KinesisClient {
   >
   /** Deletes every cached record; works while disabled. */
   readonly clearCache: () => Effect.Effect<ClearCacheData, KinesisStorageException | ClientClosedException>
+  /** How many records and bytes the cache holds, and the age of the oldest; works while disabled. */
+  readonly cacheStatus: () => Effect.Effect<CacheStatus, KinesisStorageException | ClientClosedException>
   /** Resumes collecting records and automatic flushing; the interval restarts now. No-op when enabled or closed. */
   readonly enable: () => Effect.Effect<void>
   /** Drops new records and pauses automatic flushing; cached records stay. No-op when disabled or closed. */
@@ -209,6 +222,17 @@ export const makeWith = <E>(
       isClosed ? Effect.fail(closedError()) : Effect.void
     )
 
+    // The age is never negative, even if the wall clock was set back since the record was stored.
+    const cacheStatus = Effect.zipWith(
+      storage.status,
+      Clock.currentTimeMillis,
+      (status, now): CacheStatus => ({
+        records: status.records,
+        bytes: status.bytes,
+        oldestRecordAgeMs: status.oldestCreatedAt === undefined ? undefined : Math.max(0, now - status.oldestCreatedAt)
+      })
+    )
+
     return KinesisClient.of({
       // record logs nothing of its own, and setting the level around each call would cost the hot
       // path a large share of its throughput; every other operation runs at the client's level.
@@ -220,6 +244,8 @@ export const makeWith = <E>(
           Effect.withSpan("KinesisClient.clearCache"),
           own
         ),
+      cacheStatus: () =>
+        answerAfterTurn(whenOpen(cacheStatus), "failure").pipe(Effect.withSpan("KinesisClient.cacheStatus"), own),
       enable: () => own(toggle(true)),
       disable: () => own(toggle(false)),
       close: () => own(close),

@@ -10,7 +10,7 @@ import * as Effect from "effect/Effect"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import { KinesisValidationException } from "./Errors.js"
-import { defaultStrategy, FlushInterval, FlushNone, type FlushStrategy } from "./FlushStrategy.js"
+import { defaultMaxBackoff, defaultStrategy, FlushInterval, FlushNone, type FlushStrategy } from "./FlushStrategy.js"
 import { http1Handler } from "./internal/http1Handler.js"
 import { cacheFilename, defaultStoragePath } from "./RecordStorage.js"
 
@@ -24,6 +24,12 @@ export interface KinesisClientOptions {
   readonly flushStrategy?: FlushStrategy
   /** How long one `PutRecords` call (with the SDK's own retries) may take before it counts as no response. Default 30 seconds. */
   readonly requestTimeout?: Duration.DurationInput
+  /**
+   * Whether transient refusals (throttling, `InternalFailure`, `ServiceUnavailable`, any 5xx; per
+   * record or for the whole request) charge a record an attempt. `false`: they charge nothing, as no
+   * response doesn't, and the record stays until it is delivered or cleared. Default `true`.
+   */
+  readonly countThrottling?: boolean
   /**
    * The lowest level of the client's own log lines that reach Effect's logger: `"None"` silences
    * them. Default `"Warning"`.
@@ -56,6 +62,7 @@ export interface ResolvedOptions {
   readonly maxRetries: number
   readonly flushStrategy: FlushStrategy
   readonly requestTimeout: Duration.Duration
+  readonly countThrottling: boolean
   readonly logLevel: LogLevel.LogLevel
 }
 
@@ -76,7 +83,8 @@ const badOption = (message: string) =>
 /**
  * Fills in the defaults of the options and checks them: `cacheMaxBytes` a positive integer,
  * `maxRetries` a non-negative integer, the flush strategy one of `FlushInterval` / `FlushNone`, the
- * flush interval and request timeout longer than zero, `logLevel` one of `ClientLogLevel`.
+ * flush interval, `maxBackoff` and request timeout longer than zero, `countThrottling` a boolean,
+ * `logLevel` one of `ClientLogLevel`.
  */
 export const resolveOptions = (
   options: KinesisClientOptions | undefined
@@ -85,6 +93,8 @@ export const resolveOptions = (
   const maxRetries = options?.maxRetries ?? defaultMaxRetries
   const flushStrategy = options?.flushStrategy ?? defaultStrategy
   const requestTimeout = Duration.decodeUnknown(options?.requestTimeout ?? "30 seconds")
+  // Only a missing flag takes the default: null is as wrong as any other value that is not a boolean.
+  const countThrottling: unknown = options?.countThrottling === undefined ? true : options.countThrottling
   const logLevel: unknown = options?.logLevel ?? "Warning"
   if (!Number.isSafeInteger(cacheMaxBytes) || cacheMaxBytes <= 0) {
     return badOption(`cacheMaxBytes must be a positive integer, got ${cacheMaxBytes}`)
@@ -92,7 +102,7 @@ export const resolveOptions = (
   if (!Number.isSafeInteger(maxRetries) || maxRetries < 0) {
     return badOption(`maxRetries must be a non-negative integer, got ${maxRetries}`)
   }
-  if (requestTimeout._tag === "None" || !Duration.greaterThan(requestTimeout.value, Duration.zero)) {
+  if (!isPositive(requestTimeout)) {
     return badOption("requestTimeout must be a duration longer than zero")
   }
   const strategyTag: unknown = (flushStrategy as { readonly _tag?: unknown } | null)?._tag
@@ -100,10 +110,15 @@ export const resolveOptions = (
     return badOption("flushStrategy must be FlushInterval({ interval }) or FlushNone()")
   }
   if (flushStrategy._tag === "FlushInterval") {
-    const interval = Duration.decodeUnknown(flushStrategy.interval)
-    if (interval._tag === "None" || !Duration.greaterThan(interval.value, Duration.zero)) {
+    if (!isPositive(Duration.decodeUnknown(flushStrategy.interval))) {
       return badOption("The flush interval must be a duration longer than zero")
     }
+    if (!isPositive(Duration.decodeUnknown(flushStrategy.maxBackoff ?? defaultMaxBackoff))) {
+      return badOption("maxBackoff must be a duration longer than zero")
+    }
+  }
+  if (typeof countThrottling !== "boolean") {
+    return badOption(`countThrottling must be true or false, got ${String(countThrottling)}`)
   }
   if (typeof logLevel !== "string" || !logLevels.includes(logLevel)) {
     return badOption(`logLevel must be one of ${logLevels.join(", ")}, got ${String(logLevel)}`)
@@ -113,9 +128,13 @@ export const resolveOptions = (
     maxRetries,
     flushStrategy,
     requestTimeout: requestTimeout.value,
+    countThrottling,
     logLevel: LogLevel.fromLiteral(logLevel as ClientLogLevel)
   })
 }
+
+const isPositive = (duration: Option.Option<Duration.Duration>): duration is Option.Some<Duration.Duration> =>
+  Option.isSome(duration) && Duration.greaterThan(duration.value, Duration.zero)
 
 const logLevels: ReadonlyArray<string> = ["None", "Error", "Warning", "Info", "Debug"]
 

@@ -33,6 +33,7 @@ import * as KinesisClient from "./KinesisClient.js"
 export * from "./Errors.js"
 export { FlushInterval, FlushNone, type FlushStrategy } from "./FlushStrategy.js"
 export type {
+  CacheStatus,
   ClearCacheData,
   ClientLogLevel,
   FlushData,
@@ -123,6 +124,11 @@ export class AmplifyKinesisClient {
   /** Deletes every cached record. */
   clearCache(): Promise<Result<KinesisClient.ClearCacheData>> {
     return this.run(this.client.clearCache())
+  }
+
+  /** How many records and bytes the cache holds, and the age of the oldest; see `KinesisClient.cacheStatus`. */
+  cacheStatus(): Promise<Result<KinesisClient.CacheStatus>> {
+    return this.run(this.client.cacheStatus())
   }
 
   /** Resumes collection and automatic flushing. Takes effect at once. */

@@ -37,6 +37,26 @@ export class NoResponse extends Data.TaggedError("NoResponse")<{
   readonly cause?: unknown
 }> {}
 
+/**
+ * The names of the transient outcomes: the service is throttling or failing for a while, and the same
+ * request may well succeed later. A per-record `ErrorCode` or a request-level error name.
+ */
+const transientNames: ReadonlySet<string> = new Set([
+  "ProvisionedThroughputExceededException",
+  "LimitExceededException",
+  "ThrottlingException",
+  "KMSThrottlingException",
+  "InternalFailure",
+  "ServiceUnavailable"
+])
+
+/** Whether a record's result is a transient refusal (throttling or `InternalFailure`). */
+export const isTransientResult = (result: EntryResult): boolean =>
+  result._tag === "Rejected" && transientNames.has(result.errorCode)
+
+/** Whether a request-level error is transient: throttling, `InternalFailure`, `ServiceUnavailable` or any 5xx. */
+export const isTransientError = (error: ServiceError): boolean => transientNames.has(error.name) || error.status >= 500
+
 /** The sender service. */
 export interface RecordSender {
   /** Sends the entries to one stream in one `PutRecords` call; the results come in request order. */

@@ -46,8 +46,9 @@ export interface BatchLimits {
 
 /**
  * What the service said of a batch: the records of `streamName` from `firstId` to `lastId`, as
- * `batch` returned them. `Answered`: every record was accepted but those in `rejected` (ids);
- * `Refused`: the request was refused as a whole.
+ * `batch` returned them. `Answered`: every record was accepted but those in `rejected` (ids, each
+ * charged an attempt) and those in `spared` (ids kept as they are, charged nothing); `Refused`: the
+ * request was refused as a whole, and every record of the batch is charged an attempt.
  */
 export type BatchAnswer =
   | {
@@ -56,6 +57,7 @@ export type BatchAnswer =
       readonly firstId: number
       readonly lastId: number
       readonly rejected: ReadonlyArray<number>
+      readonly spared: ReadonlyArray<number>
     }
   | { readonly _tag: "Refused"; readonly streamName: string; readonly firstId: number; readonly lastId: number }
 
@@ -93,7 +95,8 @@ export interface RecordStorage {
   ) => Effect.Effect<ReadonlyArray<StoredRecord>, KinesisStorageException>
   /**
    * Brings the cache up to date with the answer to a batch: deletes what was accepted, charges one
-   * failed attempt to what was not, and drops the records whose failed attempts reach `maxAttempts`.
+   * failed attempt to what was rejected (leaves what was spared as it is), and drops the records
+   * whose failed attempts reach `maxAttempts`.
    * Records accepted but not deleted (the delete failed, say on a full disk) are never handed out by
    * `batch` again and are deleted once the database allows.
    */
@@ -223,7 +226,8 @@ interface RecordRow {
   readonly retry_count: number
 }
 
-const noneDropped: DroppedRecords = { count: 0, byStream: new Map() }
+/** No record dropped. */
+export const noneDropped: DroppedRecords = { count: 0, byStream: new Map() }
 
 const sumSizes = (rows: ReadonlyArray<{ readonly size: number }>): number =>
   rows.reduce((total, row) => total + row.size, 0)
@@ -456,11 +460,11 @@ export const makeOn = (
      */
     const deleteAccepted = (answer: Extract<BatchAnswer, { _tag: "Answered" }>) => {
       const range = [answer.streamName, answer.firstId, answer.lastId]
-      const rejected = JSON.stringify(answer.rejected)
+      const notAccepted = [...answer.rejected, ...answer.spared]
       const deleting =
-        answer.rejected.length === 0
+        notAccepted.length === 0
           ? run<{ size: number }>(statements.deleteRange, range)
-          : run<{ size: number }>(statements.deleteRangeExcept, [...range, rejected])
+          : run<{ size: number }>(statements.deleteRangeExcept, [...range, JSON.stringify(notAccepted)])
       return deleting.pipe(
         Effect.tap((deleted) =>
           Effect.sync(() => {
@@ -472,7 +476,7 @@ export const makeOn = (
           run<{ id: number }>(statements.idsInRange, range).pipe(
             Effect.tap((rows) =>
               Effect.sync(() => {
-                const kept = new Set(answer.rejected)
+                const kept = new Set(notAccepted)
                 for (const { id } of rows) if (!kept.has(id)) undeleted.add(id)
               })
             ),

@@ -4,7 +4,7 @@
  * slow responses.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Exit, Fiber, Metric, Option, Scope } from "effect"
+import { Deferred, Effect, Exit, Fiber, Metric, Option, Scope, Tracer } from "effect"
 import { KinesisStorageException, KinesisUnknownException } from "../src/Errors.js"
 import * as FlushEngine from "../src/FlushEngine.js"
 import { type BatchAnswer, RecordStorage } from "../src/RecordStorage.js"
@@ -13,11 +13,15 @@ import {
   cached,
   captureLogs,
   connectionRefused,
+  flushData,
+  inProgress,
   makeEngine,
   makeScriptedSender,
   memoryStorage,
   put,
   type Responder,
+  refusedWith,
+  rejected,
   rejectWhere,
   resourceNotFound,
   type SentBatch,
@@ -51,7 +55,7 @@ describe("FlushEngine", () => {
 
         const result = yield* engine.flush
 
-        expect(result).toEqual({ recordsFlushed: 4, flushInProgress: false })
+        expect(result).toEqual(flushData({ recordsFlushed: 4, recordsFailed: 2, recordsRemaining: 2 }))
         expect((yield* calls).map(keysOf)).toEqual([keys])
         const left = yield* cached(storage, "orders")
         expect(left.map((record) => [record.partitionKey, text(record.data), record.retryCount])).toEqual([
@@ -154,7 +158,7 @@ describe("FlushEngine", () => {
 
         const result = yield* engine.flush.pipe(Effect.provide(logs.layer))
 
-        expect(result).toEqual({ recordsFlushed: 4, flushInProgress: false })
+        expect(result).toEqual(flushData({ recordsFlushed: 4, recordsFailed: 3, recordsRemaining: 3 }))
         expect((yield* calls).map((batch) => [batch.stream, batch.entries.length])).toEqual([
           ["a-missing", 3],
           ["b-good", 4]
@@ -190,7 +194,7 @@ describe("FlushEngine", () => {
 
           const result = yield* engine.flush
 
-          expect(result).toEqual({ recordsFlushed: 2, flushInProgress: false })
+          expect(result).toEqual(flushData({ recordsFlushed: 2, recordsFailed: 5, recordsRemaining: 5 }))
           expect((yield* calls).map((batch) => batch.stream)).toEqual(["a-short", "b-fine"])
           expect(yield* cached(storage, "b-fine")).toEqual([])
           const left = yield* cached(storage, "a-short")
@@ -270,16 +274,16 @@ describe("FlushEngine", () => {
         const second = yield* engine.flush.pipe(
           Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => new Error("the second flush waited") })
         )
-        expect(second).toEqual({ recordsFlushed: 0, flushInProgress: true })
+        expect(second).toEqual(inProgress)
         expect(yield* calls).toHaveLength(1)
 
         yield* Deferred.succeed(release, undefined)
-        expect(yield* Fiber.join(first)).toEqual({ recordsFlushed: 3, flushInProgress: false })
+        expect(yield* Fiber.join(first)).toEqual(flushData({ recordsFlushed: 3 }))
         expect(yield* records(storage)).toBe(0)
 
         // The lock is free again.
         yield* put(storage, "orders", "k3", "data-3")
-        expect(yield* engine.flush).toEqual({ recordsFlushed: 1, flushInProgress: false })
+        expect(yield* engine.flush).toEqual(flushData({ recordsFlushed: 1 }))
       })
     )
   })
@@ -310,10 +314,10 @@ describe("FlushEngine", () => {
         expect(yield* Fiber.poll(shuttingDown)).toEqual(Option.none())
         yield* Deferred.succeed(release, undefined)
 
-        expect(yield* Fiber.join(flushing)).toEqual({ recordsFlushed: 2, flushInProgress: false })
+        expect(yield* Fiber.join(flushing)).toEqual(flushData({ recordsFlushed: 2, recordsRemaining: 2 }))
         yield* Fiber.join(shuttingDown)
         expect((yield* calls).map((batch) => batch.stream)).toEqual(["a"])
-        expect(yield* engine.flush).toEqual({ recordsFlushed: 0, flushInProgress: true })
+        expect(yield* engine.flush).toEqual(inProgress)
         expect(yield* calls).toHaveLength(1)
         expect(yield* cached(storage, "a")).toEqual([])
         expect((yield* cached(storage, "b")).map((record) => [record.partitionKey, record.retryCount])).toEqual([
@@ -333,7 +337,7 @@ describe("FlushEngine", () => {
         yield* engine.shutdown.pipe(
           Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => new Error("shutdown waited with no flush") })
         )
-        expect(yield* engine.flush).toEqual({ recordsFlushed: 0, flushInProgress: true })
+        expect(yield* engine.flush).toEqual(inProgress)
         expect(yield* calls).toEqual([])
         expect(yield* records(storage)).toBe(1)
       })
@@ -386,7 +390,7 @@ describe("FlushEngine", () => {
           )
           const engine = yield* makeEngine(watched, sender, 5)
 
-          expect(yield* engine.flush).toEqual({ recordsFlushed: 4, flushInProgress: false })
+          expect(yield* engine.flush).toEqual(flushData({ recordsFlushed: 4, recordsFailed: 5, recordsRemaining: 5 }))
           expect(answers).toEqual([
             { _tag: "Refused", streamName: "a-refused", firstId: ids.a[0], lastId: ids.a[2] },
             {
@@ -394,9 +398,17 @@ describe("FlushEngine", () => {
               streamName: "b-partial",
               firstId: ids.b[0],
               lastId: ids.b[2],
-              rejected: [ids.b[0], ids.b[2]]
+              rejected: [ids.b[0], ids.b[2]],
+              spared: []
             },
-            { _tag: "Answered", streamName: "c-accepted", firstId: ids.c[0], lastId: ids.c[2], rejected: [] }
+            {
+              _tag: "Answered",
+              streamName: "c-accepted",
+              firstId: ids.c[0],
+              lastId: ids.c[2],
+              rejected: [],
+              spared: []
+            }
           ])
         })
     )
@@ -426,7 +438,7 @@ describe("FlushEngine", () => {
         expect(yield* calls).toHaveLength(1)
         for (const stream of ["a", "b"]) expect((yield* cached(storage, stream)).map((r) => r.retryCount)).toEqual([0])
         // The engine is free again, and what the interrupted flush did not deliver goes now.
-        expect(yield* engine.flush).toEqual({ recordsFlushed: 2, flushInProgress: false })
+        expect(yield* engine.flush).toEqual(flushData({ recordsFlushed: 2 }))
       })
     )
   })
@@ -509,7 +521,7 @@ describe("FlushEngine", () => {
         const { sender, calls } = yield* makeScriptedSender()
         const engine = yield* makeEngine(storage, sender, 5)
 
-        expect(yield* engine.flush).toEqual({ recordsFlushed: 1000, flushInProgress: false })
+        expect(yield* engine.flush).toEqual(flushData({ recordsFlushed: 1000, recordsRemaining: 200 }))
         const first = yield* calls
         expect(first.map((batch) => [batch.stream, batch.entries.length])).toEqual([
           ["a-stream", 500],
@@ -518,7 +530,7 @@ describe("FlushEngine", () => {
         expect(keysOf(first[0]!)).toEqual(Array.from({ length: 500 }, (_, i) => `a${i}`))
         expect(keysOf(first[1]!)).toEqual(Array.from({ length: 500 }, (_, i) => `b${i}`))
 
-        expect(yield* engine.flush).toEqual({ recordsFlushed: 200, flushInProgress: false })
+        expect(yield* engine.flush).toEqual(flushData({ recordsFlushed: 200 }))
         const second = (yield* calls).slice(2)
         expect(second.map((batch) => [batch.stream, keysOf(batch)[0], batch.entries.length])).toEqual([
           ["a-stream", "a500", 100],
@@ -582,7 +594,7 @@ describe("FlushEngine", () => {
 
         expect((yield* engine.flush).recordsFlushed).toBe(500)
         expect(yield* storage.clear).toBe(100)
-        expect(yield* engine.flush).toEqual({ recordsFlushed: 0, flushInProgress: false })
+        expect(yield* engine.flush).toEqual(flushData({ recordsFlushed: 0 }))
         for (const key of ["new-1", "new-2"]) yield* put(storage, "s", key, key)
         expect((yield* engine.flush).recordsFlushed).toBe(2)
 
@@ -609,13 +621,188 @@ describe("FlushEngine", () => {
         expect(yield* storage.clear).toBe(3)
         yield* put(storage, "s", "after", "recorded during the request")
         yield* Deferred.succeed(release, undefined)
-        expect(yield* Fiber.join(flushing)).toEqual({ recordsFlushed: 2, flushInProgress: false })
+        expect(yield* Fiber.join(flushing)).toEqual(
+          flushData({ recordsFlushed: 2, recordsFailed: 1, recordsRemaining: 1 })
+        )
 
         const left = yield* cached(storage, "s")
         expect(left.map((record) => [record.partitionKey, record.retryCount])).toEqual([["after", 0]])
         expect(yield* storage.status).toMatchObject({ records: 1, bytes: left[0]!.size })
         expect((yield* engine.flush).recordsFlushed).toBe(1)
         expect((yield* calls).map(keysOf)).toEqual([keyRange(0, 3), ["after"]])
+      })
+    )
+  })
+
+  describe("countThrottling", () => {
+    const retryCounts = (storage: RecordStorage) =>
+      Effect.map(cached(storage, "s"), (left) => left.map((record) => [record.partitionKey, record.retryCount]))
+    const throttledCount = Metric.value(Metric.tagged(FlushEngine.recordsThrottled, "stream", "s")).pipe(
+      Effect.map((state) => state.count)
+    )
+
+    /** An engine with no retries over records k0 to k3 of stream "s": k0 throttled, k1 InternalFailure, k2 refused for good. */
+    const perRecord = (countThrottling: boolean) =>
+      Effect.gen(function* () {
+        const storage = yield* memoryStorage()
+        for (const key of ["k0", "k1", "k2", "k3"]) yield* put(storage, "s", key, `data-${key}`)
+        const codes: Readonly<Record<string, string>> = {
+          k0: "ProvisionedThroughputExceededException",
+          k1: "InternalFailure",
+          k2: "KMSAccessDeniedException"
+        }
+        const { sender } = yield* makeScriptedSender((_stream, entries) =>
+          Effect.succeed(
+            entries.map((entry) => {
+              const code = codes[entry.partitionKey]
+              return code === undefined ? { _tag: "Accepted" as const } : rejected(code)
+            })
+          )
+        )
+        return { storage, engine: yield* makeEngine(storage, sender, 0, countThrottling) }
+      })
+
+    it.scoped("false: records refused with throttling or InternalFailure are not charged and never dropped", () =>
+      Effect.gen(function* () {
+        const throttledBefore = yield* throttledCount
+        const { storage, engine } = yield* perRecord(false)
+
+        expect(yield* engine.flush).toEqual(
+          flushData({ recordsFlushed: 1, recordsFailed: 3, recordsDropped: 1, recordsRemaining: 2 })
+        )
+        for (let flush = 0; flush < 5; flush++) {
+          expect(yield* engine.flush).toEqual(flushData({ recordsFailed: 2, recordsRemaining: 2 }))
+        }
+        expect(yield* retryCounts(storage)).toEqual([
+          ["k0", 0],
+          ["k1", 0]
+        ])
+        expect((yield* throttledCount) - throttledBefore).toBe(2 * 6)
+      })
+    )
+
+    it.scoped("true: every refused record is charged, and dropped once its retries are used up", () =>
+      Effect.gen(function* () {
+        const throttledBefore = yield* throttledCount
+        const { storage, engine } = yield* perRecord(true)
+
+        expect(yield* engine.flush).toEqual(flushData({ recordsFlushed: 1, recordsFailed: 3, recordsDropped: 3 }))
+        expect(yield* retryCounts(storage)).toEqual([])
+        expect((yield* throttledCount) - throttledBefore).toBe(2)
+      })
+    )
+
+    const transient: ReadonlyArray<readonly [string, number]> = [
+      ["ProvisionedThroughputExceededException", 400],
+      ["LimitExceededException", 400],
+      ["ThrottlingException", 400],
+      ["KMSThrottlingException", 400],
+      ["InternalFailure", 500],
+      ["ServiceUnavailable", 503],
+      ["Unknown", 502]
+    ]
+    for (const [name, status] of transient) {
+      it.scoped(`${name} (HTTP ${status}) for the whole request: not charged with false, charged with true`, () =>
+        Effect.gen(function* () {
+          const storage = yield* memoryStorage()
+          for (const key of ["k0", "k1"]) yield* put(storage, "s", key, `data-${key}`)
+          const { sender } = yield* makeScriptedSender(refusedWith(name, status))
+          const throttledBefore = yield* throttledCount
+
+          const spared = yield* makeEngine(storage, sender, 0, false)
+          for (let flush = 0; flush < 3; flush++) {
+            expect(yield* spared.flush).toEqual(flushData({ recordsFailed: 2, recordsRemaining: 2 }))
+          }
+          expect(yield* retryCounts(storage)).toEqual([
+            ["k0", 0],
+            ["k1", 0]
+          ])
+
+          const charged = yield* makeEngine(storage, sender, 0, true)
+          expect(yield* charged.flush).toEqual(flushData({ recordsFailed: 2, recordsDropped: 2 }))
+          expect(yield* retryCounts(storage)).toEqual([])
+          expect((yield* throttledCount) - throttledBefore).toBe(2 * 4)
+        })
+      )
+    }
+
+    it.scoped("false: a request refused for good (ResourceNotFoundException) is still charged", () =>
+      Effect.gen(function* () {
+        const storage = yield* memoryStorage()
+        for (const key of ["k0", "k1"]) yield* put(storage, "s", key, `data-${key}`)
+        const { sender } = yield* makeScriptedSender(refusedWith("ResourceNotFoundException", 400))
+        const engine = yield* makeEngine(storage, sender, 0, false)
+
+        expect(yield* engine.flush).toEqual(flushData({ recordsFailed: 2, recordsDropped: 2 }))
+      })
+    )
+  })
+
+  describe("FlushData", () => {
+    it.scoped("a flush that finds the cache empty returns every count 0", () =>
+      Effect.gen(function* () {
+        const storage = yield* memoryStorage()
+        const { sender, calls } = yield* makeScriptedSender()
+        const engine = yield* makeEngine(storage, sender, 5)
+
+        expect(yield* engine.flush).toEqual(flushData({}))
+        expect(yield* calls).toEqual([])
+      })
+    )
+
+    it.scoped("recordsRemaining counts every stream's records left, those of streams not sent yet too", () =>
+      Effect.gen(function* () {
+        const storage = yield* memoryStorage()
+        for (let i = 0; i < 502; i++) yield* put(storage, "a", `a${i}`, "data")
+        yield* put(storage, "b", "b0", "data")
+        const { sender } = yield* makeScriptedSender(byStream({ b: rejectWhere(() => true, "InternalFailure") }))
+        const engine = yield* makeEngine(storage, sender, 5)
+
+        expect(yield* engine.flush).toEqual(flushData({ recordsFlushed: 500, recordsFailed: 1, recordsRemaining: 3 }))
+        expect(yield* engine.flush).toEqual(flushData({ recordsFlushed: 2, recordsFailed: 1, recordsRemaining: 1 }))
+      })
+    )
+  })
+
+  describe("tracing", () => {
+    it.scoped("a span per PutRecords request, with its stream, record count and outcome", () =>
+      Effect.gen(function* () {
+        const storage = yield* memoryStorage()
+        for (const stream of ["a-ok", "b-partial", "c-refused"]) {
+          for (const key of ["k0", "k1"]) yield* put(storage, stream, key, "data")
+        }
+        yield* put(storage, "d-silent", "k0", "data")
+        const { sender } = yield* makeScriptedSender(
+          byStream({
+            "b-partial": rejectWhere((entry) => entry.partitionKey === "k1"),
+            "c-refused": refusedWith("ThrottlingException", 400),
+            "d-silent": () => Effect.fail(connectionRefused())
+          })
+        )
+        const engine = yield* makeEngine(storage, sender, 5)
+        const spans: Array<Tracer.Span> = []
+        const tracer = yield* Effect.tracer
+        const capturing = Tracer.make({
+          span: (...args) => {
+            const span = tracer.span(...args)
+            spans.push(span)
+            return span
+          },
+          context: tracer.context
+        })
+
+        yield* Effect.flip(engine.flush.pipe(Effect.withTracer(capturing)))
+
+        expect(
+          spans
+            .filter((span) => span.name === "FlushEngine.putRecords")
+            .map((span) => Object.fromEntries(span.attributes))
+        ).toEqual([
+          { stream: "a-ok", records: 2, outcome: "accepted" },
+          { stream: "b-partial", records: 2, outcome: "partly rejected" },
+          { stream: "c-refused", records: 2, outcome: "refused: ThrottlingException" },
+          { stream: "d-silent", records: 1, outcome: "no response" }
+        ])
       })
     )
   })

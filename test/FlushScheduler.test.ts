@@ -8,14 +8,23 @@
  * one sender call, and two flushes at the same instant would show up as two calls.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, Deferred, Effect, Fiber, Layer, Logger, Option, TestClock } from "effect"
+import { Clock, Deferred, type Duration, Effect, Fiber, Layer, Logger, Metric, Option, TestClock } from "effect"
+import { backoffWaits } from "../src/FlushScheduler.js"
 import type { FlushStrategy } from "../src/FlushStrategy.js"
 import { FlushInterval, FlushNone } from "../src/FlushStrategy.js"
 import * as KinesisClient from "../src/KinesisClient.js"
 import { resolveOptions } from "../src/KinesisClientConfig.js"
 import * as RecordSender from "../src/RecordSender.js"
 import * as RecordStorage from "../src/RecordStorage.js"
-import { makeScriptedSender, respondAfter } from "./support/senders.js"
+import {
+  acceptAll,
+  flushData,
+  makeScriptedSender,
+  type Responder,
+  refusedWith,
+  rejectWhere,
+  respondAfter
+} from "./support/senders.js"
 
 const batchSize = 500
 const initialRecords = 6 * batchSize
@@ -32,15 +41,17 @@ interface Harness {
   readonly drainCount: Effect.Effect<number, unknown>
 }
 
-const setup = (strategy: FlushStrategy, behaviour: Behaviour = () => Effect.void) =>
+const setup = (strategy: FlushStrategy, behaviour: Behaviour = () => Effect.void, respond: Responder = acceptAll) =>
   Effect.gen(function* () {
     const times: Array<number> = []
     const sender = yield* makeScriptedSender(
-      respondAfter((call) =>
-        Effect.gen(function* () {
-          times.push(yield* Clock.currentTimeMillis)
-          yield* behaviour(call)
-        })
+      respondAfter(
+        (call) =>
+          Effect.gen(function* () {
+            times.push(yield* Clock.currentTimeMillis)
+            yield* behaviour(call)
+          }),
+        respond
       )
     )
     const cacheMaxBytes = 50 * 1024 * 1024
@@ -214,22 +225,23 @@ describe("FlushScheduler", () => {
     })
   )
 
-  it.scoped("a failed automatic flush is logged and the loop goes on", () => {
+  it.scoped("a failed automatic flush is logged and the loop goes on, after a backoff", () => {
     const logs = capturingLogger()
     return Effect.gen(function* () {
       const { flushTimes, drainCount } = yield* setup(everySecond, (call) =>
         call === 0
           ? Effect.fail(new RecordSender.NoResponse({ message: "connect ECONNREFUSED 127.0.0.1:1" }))
           : Effect.void
-      )
+      ).pipe(Effect.withRandomFixed([1]))
       yield* TestClock.adjust("1 second")
       expect(flushTimes()).toEqual([1000])
       const warnings = logs.lines.filter((line) => line.level === "WARN")
       expect(warnings).toHaveLength(1)
       expect(warnings[0]!.message).toContain("Automatic flush failed")
       expect(warnings[0]!.message).toContain("ECONNREFUSED")
-      yield* TestClock.adjust("2 seconds")
-      expect(flushTimes()).toEqual([1000, 2000, 3000])
+      // No response is trouble: the next flush waits up to twice the interval, then the interval again.
+      yield* TestClock.adjust("3 seconds")
+      expect(flushTimes()).toEqual([1000, 3000, 4000])
       // The failed flush delivered nothing; the next two delivered a batch each.
       expect(yield* drainCount).toBe(initialRecords - 2 * batchSize)
     }).pipe(Effect.provide(logs.layer))
@@ -254,12 +266,16 @@ describe("FlushScheduler", () => {
     Effect.gen(function* () {
       const { client, flushTimes } = yield* setup(everySecond)
       yield* TestClock.adjust("500 millis")
-      expect(yield* client.flush()).toEqual({ recordsFlushed: batchSize, flushInProgress: false })
+      expect(yield* client.flush()).toEqual(
+        flushData({ recordsFlushed: batchSize, recordsRemaining: initialRecords - batchSize })
+      )
       expect(flushTimes()).toEqual([500])
       yield* TestClock.adjust("500 millis")
       expect(flushTimes()).toEqual([500, 1000])
       yield* TestClock.adjust("1200 millis")
-      expect(yield* client.flush()).toEqual({ recordsFlushed: batchSize, flushInProgress: false })
+      expect(yield* client.flush()).toEqual(
+        flushData({ recordsFlushed: batchSize, recordsRemaining: initialRecords - 4 * batchSize })
+      )
       yield* TestClock.adjust("800 millis")
       expect(flushTimes()).toEqual([500, 1000, 2000, 2200, 3000])
     })
@@ -274,7 +290,9 @@ describe("FlushScheduler", () => {
       yield* client.enable()
       yield* TestClock.adjust("1 hour")
       expect(flushTimes()).toEqual([])
-      expect(yield* client.flush()).toEqual({ recordsFlushed: batchSize, flushInProgress: false })
+      expect(yield* client.flush()).toEqual(
+        flushData({ recordsFlushed: batchSize, recordsRemaining: initialRecords - batchSize })
+      )
       yield* TestClock.adjust("1 hour")
       expect(flushTimes()).toEqual([2 * 3_600_000])
       expect(yield* drainCount).toBe(initialRecords - batchSize)
@@ -295,4 +313,161 @@ describe("FlushScheduler", () => {
       expect(flushTimes()).toEqual([1000])
     })
   )
+
+  describe("backoff after trouble", () => {
+    const throttled = rejectWhere(() => true)
+
+    /**
+     * Moves the test clock to each time in turn and checks that the next automatic flush comes exactly
+     * then: not a millisecond before.
+     */
+    const expectFlushesAt = (flushTimes: () => ReadonlyArray<number>, times: ReadonlyArray<number>) =>
+      Effect.gen(function* () {
+        for (const time of times) {
+          const before = flushTimes()
+          yield* TestClock.adjust(time - 1 - (yield* Clock.currentTimeMillis))
+          expect(flushTimes()).toEqual(before)
+          yield* TestClock.adjust(1)
+          expect(flushTimes()).toEqual([...before, time])
+        }
+      })
+
+    const backoff = (maxBackoff: Duration.DurationInput) => FlushInterval({ interval: "1 second", maxBackoff })
+
+    for (const [random, times] of [
+      // waits after k troubled flushes: between half and all of min(10 s, 1 s * 2^k), never below 1 s
+      [0, [1000, 2000, 4000, 8000, 13000, 18000]],
+      [0.5, [1000, 2500, 5500, 11500, 19000, 26500]],
+      [1, [1000, 3000, 7000, 15000, 25000, 35000]]
+    ] as const) {
+      it.scoped(
+        `waits ${random === 0 ? "half" : random === 1 ? "all" : "three quarters"} of min(maxBackoff, interval * 2^k) after k troubled flushes`,
+        () =>
+          Effect.gen(function* () {
+            const count = Effect.map(Metric.value(backoffWaits), (state) => [state.count, state.sum])
+            const [countBefore, sumBefore] = yield* count
+            const { flushTimes } = yield* setup(backoff("10 seconds"), undefined, throttled).pipe(
+              Effect.withRandomFixed([random])
+            )
+            yield* expectFlushesAt(flushTimes, times)
+            // One wait measured after each of the six troubled flushes, the next one's included.
+            const waits = times.slice(1).map((time, i) => time - times[i]!)
+            const lastCap = 10_000
+            const [countAfter, sumAfter] = yield* count
+            expect(countAfter! - countBefore!).toBe(6)
+            expect(sumAfter! - sumBefore!).toBe(
+              waits.reduce((a, b) => a + b, 0) + Math.max(1000, lastCap * (0.5 + random / 2))
+            )
+          })
+      )
+    }
+
+    it.scoped("never waits less than the interval, even when half of maxBackoff is shorter", () =>
+      Effect.gen(function* () {
+        const lowest = yield* setup(backoff("1500 millis"), undefined, throttled).pipe(Effect.withRandomFixed([0]))
+        yield* expectFlushesAt(lowest.flushTimes, [1000, 2000, 3000, 4000])
+        const highest = yield* setup(backoff("1500 millis"), undefined, throttled).pipe(Effect.withRandomFixed([1]))
+        yield* expectFlushesAt(highest.flushTimes, [5000, 6500, 8000])
+      })
+    )
+
+    for (const maxBackoff of ["1 second", "500 millis"] as const) {
+      it.scoped(`a maxBackoff of ${maxBackoff} with an interval of 1 second turns backoff off`, () =>
+        Effect.gen(function* () {
+          const waits = Effect.map(Metric.value(backoffWaits), (state) => state.count)
+          const waitsBefore = yield* waits
+          const { flushTimes } = yield* setup(backoff(maxBackoff), undefined, throttled).pipe(
+            Effect.withRandomFixed([1])
+          )
+          yield* expectFlushesAt(flushTimes, [1000, 2000, 3000, 4000])
+          expect(yield* waits).toBe(waitsBefore)
+        })
+      )
+    }
+
+    it.scoped("an untroubled flush brings the wait back to the interval", () =>
+      Effect.gen(function* () {
+        const { flushTimes } = yield* setup(backoff("1 minute"), undefined, (stream, entries, call) =>
+          (call < 2 ? throttled : acceptAll)(stream, entries, call)
+        ).pipe(Effect.withRandomFixed([1]))
+        yield* expectFlushesAt(flushTimes, [1000, 3000, 7000, 8000, 9000])
+      })
+    )
+
+    it.scoped("manual flushes run when called and neither raise nor reset the count of troubled flushes", () =>
+      Effect.gen(function* () {
+        let respond: Responder = throttled
+        const { client, flushTimes } = yield* setup(backoff("1 minute"), undefined, (stream, entries, call) =>
+          respond(stream, entries, call)
+        ).pipe(Effect.withRandomFixed([1]))
+        yield* expectFlushesAt(flushTimes, [1000])
+        // A clean manual flush at 1.5 s does not reset the backoff: the next automatic one is at 3 s.
+        respond = acceptAll
+        yield* TestClock.adjust(500)
+        expect((yield* client.flush()).recordsFlushed).toBe(batchSize)
+        yield* expectFlushesAt(flushTimes, [3000])
+        // A troubled manual flush at 3.5 s does not raise it: the next automatic one is at 4 s.
+        respond = throttled
+        yield* TestClock.adjust(500)
+        expect((yield* client.flush()).recordsFailed).toBe(batchSize)
+        respond = acceptAll
+        yield* expectFlushesAt(flushTimes, [4000, 5000])
+        expect(flushTimes()).toEqual([1000, 1500, 3000, 3500, 4000, 5000])
+      })
+    )
+
+    it.scoped("an automatic flush that finds a manual one running leaves the count of troubled flushes as it was", () =>
+      Effect.gen(function* () {
+        const started = yield* Deferred.make<void>()
+        const gate = yield* Deferred.make<void>()
+        const { client, flushTimes } = yield* setup(
+          backoff("1 minute"),
+          (call) =>
+            call === 1 ? Effect.zipRight(Deferred.succeed(started, undefined), Deferred.await(gate)) : Effect.void,
+          (stream, entries, call) => (call === 0 ? throttled : acceptAll)(stream, entries, call)
+        ).pipe(Effect.withRandomFixed([1]))
+        yield* expectFlushesAt(flushTimes, [1000])
+        // A manual flush from 2.5 s to 3.5 s holds the guard when the automatic one is due, at 3 s.
+        yield* TestClock.adjust(1500)
+        const manual = yield* Effect.fork(client.flush())
+        yield* Deferred.await(started)
+        yield* TestClock.adjust(1000)
+        yield* Deferred.succeed(gate, undefined)
+        expect((yield* Fiber.join(manual)).recordsFlushed).toBe(batchSize)
+        // Still one troubled flush in a row: the next automatic flush waits up to 2 s from 3 s.
+        yield* expectFlushesAt(flushTimes, [5000, 6000])
+        expect(flushTimes()).toEqual([1000, 2500, 5000, 6000])
+      })
+    )
+
+    const outcomes: ReadonlyArray<readonly [string, Responder, boolean]> = [
+      ["records refused with ProvisionedThroughputExceededException", throttled, true],
+      ["records refused with InternalFailure", rejectWhere(() => true, "InternalFailure"), true],
+      ["one record of the batch throttled", rejectWhere((entry) => entry.partitionKey === "key-0"), true],
+      ["records refused with KMSAccessDeniedException", rejectWhere(() => true, "KMSAccessDeniedException"), false],
+      [
+        "ProvisionedThroughputExceededException for the request",
+        refusedWith("ProvisionedThroughputExceededException", 400),
+        true
+      ],
+      ["LimitExceededException for the request", refusedWith("LimitExceededException", 400), true],
+      ["ThrottlingException for the request", refusedWith("ThrottlingException", 400), true],
+      ["KMSThrottlingException for the request", refusedWith("KMSThrottlingException", 400), true],
+      ["InternalFailure (HTTP 500) for the request", refusedWith("InternalFailure", 500), true],
+      ["ServiceUnavailable (HTTP 503) for the request", refusedWith("ServiceUnavailable", 503), true],
+      ["any 5xx for the request", refusedWith("Unknown", 502), true],
+      ["no response", () => Effect.fail(new RecordSender.NoResponse({ message: "ECONNRESET" })), true],
+      ["ResourceNotFoundException for the request", refusedWith("ResourceNotFoundException", 400), false],
+      ["AccessDeniedException for the request", refusedWith("AccessDeniedException", 400), false],
+      ["every record accepted", acceptAll, false]
+    ]
+    for (const [outcome, respond, troubled] of outcomes) {
+      it.scoped(`${outcome} ${troubled ? "is" : "is not"} trouble`, () =>
+        Effect.gen(function* () {
+          const { flushTimes } = yield* setup(backoff("1 minute"), undefined, respond).pipe(Effect.withRandomFixed([1]))
+          yield* expectFlushesAt(flushTimes, [1000, troubled ? 3000 : 2000])
+        })
+      )
+    }
+  })
 })

@@ -35,7 +35,7 @@ import type { RecordInput } from "../src/RecordInput.js"
 import type * as RecordSender from "../src/RecordSender.js"
 import { RecordSender as RecordSenderTag } from "../src/RecordSender.js"
 import * as RecordStorage from "../src/RecordStorage.js"
-import { acceptAll, makeScriptedSender, respondAfter, sentTexts } from "./support/senders.js"
+import { acceptAll, flushData, makeScriptedSender, respondAfter, sentTexts } from "./support/senders.js"
 import { scopedTempDir } from "./support/tempDir.js"
 
 const encoder = new TextEncoder()
@@ -141,7 +141,7 @@ describe("KinesisClient: disabled", () => {
       for (const input of invalid) expect(yield* client.record(input)).toEqual({})
 
       yield* client.enable()
-      expect(yield* client.flush()).toEqual({ recordsFlushed: 0, flushInProgress: false })
+      expect(yield* client.flush()).toEqual(flushData({ recordsFlushed: 0 }))
       expect(sentTexts(yield* sender.calls)).toEqual([])
       expect(yield* client.clearCache()).toEqual({ recordsCleared: 0 })
     })
@@ -153,7 +153,7 @@ describe("KinesisClient: disabled", () => {
       const client = yield* makeClient(sender.layer)
       yield* Effect.forEach(["a", "b", "c"], (text) => client.record(record(text)))
       yield* client.disable()
-      expect(yield* client.flush()).toEqual({ recordsFlushed: 3, flushInProgress: false })
+      expect(yield* client.flush()).toEqual(flushData({ recordsFlushed: 3 }))
       expect(sentTexts(yield* sender.calls)).toEqual(["a", "b", "c"])
 
       yield* client.enable()
@@ -192,8 +192,44 @@ describe("KinesisClient: clearCache", () => {
       expect(over._tag).toBe("KinesisLimitExceededException")
       expect(yield* client.clearCache()).toEqual({ recordsCleared: 1 })
       expect(yield* client.clearCache()).toEqual({ recordsCleared: 0 })
-      expect(yield* client.flush()).toEqual({ recordsFlushed: 0, flushInProgress: false })
+      expect(yield* client.flush()).toEqual(flushData({ recordsFlushed: 0 }))
       expect(sentTexts(yield* sender.calls)).toEqual([])
+    })
+  )
+})
+
+describe("KinesisClient: cacheStatus", () => {
+  const empty = { records: 0, bytes: 0, oldestRecordAgeMs: undefined }
+
+  it.scoped("counts the cached records and bytes, and the age of the oldest record on the Clock", () =>
+    Effect.gen(function* () {
+      const sender = yield* makeSender()
+      const client = yield* makeClient(sender.layer)
+      expect(yield* client.cacheStatus()).toEqual(empty)
+
+      yield* client.record(record("first")) // 5 bytes of data + 9 of partition key
+      yield* TestClock.adjust("5 seconds")
+      yield* client.record(record("second", "other")) // 6 + 10
+      expect(yield* client.cacheStatus()).toEqual({ records: 2, bytes: 30, oldestRecordAgeMs: 5000 })
+      yield* TestClock.adjust("2 seconds")
+      expect(yield* client.cacheStatus()).toEqual({ records: 2, bytes: 30, oldestRecordAgeMs: 7000 })
+
+      expect(yield* client.flush()).toEqual(flushData({ recordsFlushed: 2 }))
+      expect(yield* client.cacheStatus()).toEqual(empty)
+    })
+  )
+
+  it.scoped("works while disabled, and fails with ClientClosedException once closed", () =>
+    Effect.gen(function* () {
+      const sender = yield* makeSender()
+      const client = yield* makeClient(sender.layer)
+      yield* client.record(record("kept"))
+      yield* client.disable()
+      yield* TestClock.adjust("1 minute")
+      expect(yield* client.cacheStatus()).toEqual({ records: 1, bytes: 12, oldestRecordAgeMs: 60_000 })
+
+      yield* client.close()
+      expect(yield* Effect.flip(client.cacheStatus())).toBeInstanceOf(ClientClosedException)
     })
   )
 })
@@ -296,13 +332,13 @@ describe("KinesisClient: close", () => {
       expect(yield* Effect.flip(client.flush())).toBeInstanceOf(ClientClosedException)
 
       yield* Deferred.succeed(gate.release, undefined)
-      expect(yield* Fiber.join(flushing)).toEqual({ recordsFlushed: 3, flushInProgress: false })
+      expect(yield* Fiber.join(flushing)).toEqual(flushData({ recordsFlushed: 3 }))
       yield* Fiber.join(closing)
       expect(sentTexts(yield* blocked.calls)).toEqual(["a", "b", "c"])
 
       // The flush was not abandoned: the next owner of the cache finds the records gone.
       const reopened = yield* reopen(filename)
-      expect(yield* reopened.flush()).toEqual({ recordsFlushed: 0, flushInProgress: false })
+      expect(yield* reopened.flush()).toEqual(flushData({ recordsFlushed: 0 }))
       expect(yield* reopened.clearCache()).toEqual({ recordsCleared: 0 })
     })
   )
@@ -332,7 +368,7 @@ describe("KinesisClient: close", () => {
       yield* Deferred.await(gate.started)
       const closing = yield* startClose(client)
       yield* Deferred.succeed(gate.release, undefined)
-      expect(yield* Fiber.join(flushing)).toEqual({ recordsFlushed: 1, flushInProgress: false })
+      expect(yield* Fiber.join(flushing)).toEqual(flushData({ recordsFlushed: 1, recordsRemaining: 2 }))
       yield* Fiber.join(closing)
       // Only the request that was in flight when close began was sent.
       expect(sentTexts(yield* blocked.calls)).toEqual(["on-s1"])

@@ -124,6 +124,55 @@ describe("KinesisClientConfig.resolveOptions", () => {
     })
   )
 
+  it.effect("takes any maxBackoff longer than zero, shorter than the interval too (no backoff then)", () =>
+    Effect.gen(function* () {
+      const maxBackoffs: ReadonlyArray<Duration.DurationInput | undefined> = [
+        undefined,
+        "1 millis",
+        1,
+        "10 minutes",
+        Duration.infinity
+      ]
+      for (const maxBackoff of maxBackoffs) {
+        const resolved = yield* resolveOptions({ flushStrategy: FlushInterval({ interval: "1 second", maxBackoff }) })
+        expect(resolved.flushStrategy).toEqual(FlushInterval({ interval: "1 second", maxBackoff }))
+      }
+    })
+  )
+
+  const badBackoffs: ReadonlyArray<Duration.DurationInput> = [
+    0,
+    "0 seconds",
+    Duration.zero,
+    -1,
+    "soon" as Duration.DurationInput
+  ]
+  for (const maxBackoff of badBackoffs) {
+    it.effect(`refuses FlushInterval with maxBackoff ${String(maxBackoff)}`, () =>
+      Effect.gen(function* () {
+        const error = yield* refused({ flushStrategy: FlushInterval({ interval: "1 second", maxBackoff }) })
+        expect(error.message).toMatch(/maxBackoff/)
+      })
+    )
+  }
+
+  it.effect("countThrottling defaults to true and keeps true or false", () =>
+    Effect.gen(function* () {
+      expect((yield* resolveOptions({})).countThrottling).toBe(true)
+      expect((yield* resolveOptions({ countThrottling: true })).countThrottling).toBe(true)
+      expect((yield* resolveOptions({ countThrottling: false })).countThrottling).toBe(false)
+    })
+  )
+
+  for (const countThrottling of ["false", 0, 1, null]) {
+    it.effect(`refuses countThrottling ${JSON.stringify(countThrottling)}`, () =>
+      Effect.gen(function* () {
+        const error = yield* refused({ countThrottling: countThrottling as unknown as boolean })
+        expect(error.message).toMatch(/countThrottling/)
+      })
+    )
+  }
+
   const badTimeouts: ReadonlyArray<Duration.DurationInput> = [0, "0 seconds", -5, "never" as Duration.DurationInput]
   for (const requestTimeout of badTimeouts) {
     it.effect(`refuses requestTimeout ${String(requestTimeout)}`, () =>

@@ -39,4 +39,24 @@ describe("MemoryKinesis", () => {
       expect((yield* kinesis.records("b")).map((r) => r.partitionKey)).toEqual(["k1"])
     }).pipe(Effect.provide(MemoryKinesis.layerClient({ flushStrategy: FlushNone() })))
   )
+
+  for (const countThrottling of [false, true]) {
+    it.scoped(
+      `a client with countThrottling: ${countThrottling} ${countThrottling ? "drops" : "keeps"} throttled records`,
+      () =>
+        Effect.gen(function* () {
+          const client = yield* KinesisClient.KinesisClient
+          const kinesis = yield* MemoryKinesis.MemoryKinesis
+          yield* client.record(record("a", "k1"))
+          yield* kinesis.throttle()
+          const throttled = yield* client.flush()
+          expect(throttled).toMatchObject({ recordsFailed: 1, recordsDropped: countThrottling ? 1 : 0 })
+          yield* kinesis.accept
+          expect((yield* client.flush()).recordsFlushed).toBe(countThrottling ? 0 : 1)
+          expect(yield* kinesis.records("a")).toHaveLength(countThrottling ? 0 : 1)
+        }).pipe(
+          Effect.provide(MemoryKinesis.layerClient({ flushStrategy: FlushNone(), maxRetries: 0, countThrottling }))
+        )
+    )
+  }
 })

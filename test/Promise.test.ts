@@ -16,6 +16,7 @@ import {
 } from "../src/Promise.js"
 import { type LocalKinesisServer, startLocalKinesis } from "../src/testing.js"
 import { expectCreateRefused } from "./support/promiseClient.js"
+import { flushData } from "./support/senders.js"
 import { tempDirs } from "./support/tempDir.js"
 
 let local: LocalKinesisServer
@@ -85,13 +86,13 @@ describe("AmplifyKinesisClient", () => {
     for (const text of ["one", "two", "three"]) {
       expect(await client.record(input(stream, text))).toEqual({ _tag: "Ok", value: {} })
     }
-    expect(await client.flush()).toEqual({ _tag: "Ok", value: { recordsFlushed: 3, flushInProgress: false } })
+    expect(await client.flush()).toEqual({ _tag: "Ok", value: flushData({ recordsFlushed: 3 }) })
     expect(await readTexts(stream)).toEqual(["pk-one:one", "pk-three:three", "pk-two:two"])
 
     await client.record(input(stream, "four"))
     await client.record(input(stream, "five"))
     expect(await client.clearCache()).toEqual({ _tag: "Ok", value: { recordsCleared: 2 } })
-    expect(await client.flush()).toEqual({ _tag: "Ok", value: { recordsFlushed: 0, flushInProgress: false } })
+    expect(await client.flush()).toEqual({ _tag: "Ok", value: flushData({ recordsFlushed: 0 }) })
     expect(await readTexts(stream)).toHaveLength(3)
 
     await client.close()
@@ -108,6 +109,36 @@ describe("AmplifyKinesisClient", () => {
     expect(await readTexts(stream)).toHaveLength(3)
   })
 
+  it("cacheStatus and flush tell what is cached, delivered, failed and dropped; cacheStatus works while disabled", async () => {
+    const stream = await newStream()
+    const client = await create(configFor(tempDir(), { maxRetries: 0 }))
+    const empty = { records: 0, bytes: 0, oldestRecordAgeMs: undefined }
+    expect(await client.cacheStatus()).toEqual({ _tag: "Ok", value: empty })
+
+    for (const text of ["a", "b"]) await client.record(input(stream, text))
+    await client.record(input("promise-missing-stream", "c"))
+    const status = await client.cacheStatus()
+    // Each record: 1 byte of data and a partition key of 4.
+    expect(status).toMatchObject({ _tag: "Ok", value: { records: 3, bytes: 15 } })
+    const age = status._tag === "Ok" ? status.value.oldestRecordAgeMs : undefined
+    expect(age).toBeGreaterThanOrEqual(0)
+    expect(age).toBeLessThan(60_000)
+
+    // The missing stream is refused (ResourceNotFoundException) and, with no retry left, dropped.
+    expect(await client.flush()).toEqual({
+      _tag: "Ok",
+      value: flushData({ recordsFlushed: 2, recordsFailed: 1, recordsDropped: 1, recordsRemaining: 0 })
+    })
+    expect(await readTexts(stream)).toEqual(["pk-a:a", "pk-b:b"])
+    expect(await client.flush()).toEqual({ _tag: "Ok", value: flushData({}) })
+
+    await client.record(input(stream, "d"))
+    client.disable()
+    expect(await client.cacheStatus()).toMatchObject({ _tag: "Ok", value: { records: 1, bytes: 5 } })
+    await client.close()
+    expectError(await client.cacheStatus(), ClientClosedException)
+  })
+
   it("a caller that retries flush() while one is in progress lets that flush finish", async () => {
     const stream = await newStream()
     const client = await create(configFor(tempDir()))
@@ -121,7 +152,7 @@ describe("AmplifyKinesisClient", () => {
       calls++
     } while (result._tag === "Ok" && result.value.flushInProgress && calls < 100_000)
     expect(calls).toBeLessThan(100_000)
-    expect(await first).toEqual({ _tag: "Ok", value: { recordsFlushed: 1, flushInProgress: false } })
+    expect(await first).toEqual({ _tag: "Ok", value: flushData({ recordsFlushed: 1 }) })
     expect(await readTexts(stream)).toEqual(["pk-one:one"])
   })
 
@@ -153,13 +184,13 @@ describe("AmplifyKinesisClient", () => {
     expect(await client.record(null as unknown as RecordInput)).toEqual({ _tag: "Ok", value: {} })
     client.enable()
     expect(client.isEnabled).toBe(true)
-    expect(await client.flush()).toEqual({ _tag: "Ok", value: { recordsFlushed: 0, flushInProgress: false } })
+    expect(await client.flush()).toEqual({ _tag: "Ok", value: flushData({ recordsFlushed: 0 }) })
 
     expect(await client.record(input(stream, "kept"))).toEqual({ _tag: "Ok", value: {} })
     client.disable()
     client.disable()
     expect(client.isEnabled).toBe(false)
-    expect(await client.flush()).toEqual({ _tag: "Ok", value: { recordsFlushed: 1, flushInProgress: false } })
+    expect(await client.flush()).toEqual({ _tag: "Ok", value: flushData({ recordsFlushed: 1 }) })
     expect(await readTexts(stream)).toEqual(["pk-kept:kept"])
   })
 
@@ -172,7 +203,7 @@ describe("AmplifyKinesisClient", () => {
     expect(await readTexts(stream)).toEqual([])
 
     const second = await create(configFor(dir))
-    expect(await second.flush()).toEqual({ _tag: "Ok", value: { recordsFlushed: 3, flushInProgress: false } })
+    expect(await second.flush()).toEqual({ _tag: "Ok", value: flushData({ recordsFlushed: 3 }) })
     expect(await readTexts(stream)).toEqual(["pk-a:a", "pk-b:b", "pk-c:c"])
     expect(await second.clearCache()).toEqual({ _tag: "Ok", value: { recordsCleared: 0 } })
   })
@@ -209,7 +240,7 @@ describe("AmplifyKinesisClient", () => {
     // Nothing was stored, and the client still works.
     expect(await client.clearCache()).toEqual({ _tag: "Ok", value: { recordsCleared: 0 } })
     expect((await client.record(input(stream, "fine")))._tag).toBe("Ok")
-    expect(await client.flush()).toEqual({ _tag: "Ok", value: { recordsFlushed: 1, flushInProgress: false } })
+    expect(await client.flush()).toEqual({ _tag: "Ok", value: flushData({ recordsFlushed: 1 }) })
   })
 
   it("create with bad options rejects with KinesisValidationException", async () => {
@@ -232,7 +263,7 @@ describe("AmplifyKinesisClient", () => {
     } finally {
       await local.start()
     }
-    expect(await client.flush()).toEqual({ _tag: "Ok", value: { recordsFlushed: 1, flushInProgress: false } })
+    expect(await client.flush()).toEqual({ _tag: "Ok", value: flushData({ recordsFlushed: 1 }) })
     expect(await readTexts(stream)).toEqual(["pk-offline:offline"])
   })
 })

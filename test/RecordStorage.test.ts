@@ -55,6 +55,13 @@ const open = (filename: string, cacheMaxBytes = 1024 * 1024) => RecordStorage.ma
 const insertEach = (storage: RecordStorage.RecordStorage, records: ReadonlyArray<Parameters<typeof record>>) =>
   Effect.forEach(records, (args) => Effect.flatMap(record(...args), storage.insert), { discard: true })
 
+/** Records s0, s1 and s2 of stream "s", of 10, 20 and 30 bytes of data. */
+const threeRecords: ReadonlyArray<Parameters<typeof record>> = [
+  ["s", "s0", 10],
+  ["s", "s1", 20],
+  ["s", "s2", 30]
+]
+
 const ids = (records: ReadonlyArray<RecordStorage.StoredRecord>) => records.map((r) => r.id)
 const keys = (records: ReadonlyArray<RecordStorage.StoredRecord>) => records.map((r) => r.partitionKey)
 const sizes = (records: ReadonlyArray<RecordStorage.StoredRecord>) => records.reduce((sum, r) => sum + r.size, 0)
@@ -66,11 +73,12 @@ const rangeOf = (batch: ReadonlyArray<RecordStorage.StoredRecord>) => ({
   lastId: batch[batch.length - 1]!.id
 })
 
-/** The service accepted the batch but for `rejected`. */
+/** The service accepted the batch but for `rejected` (charged) and `spared` (not charged). */
 const answered = (
   batch: ReadonlyArray<RecordStorage.StoredRecord>,
-  rejected: ReadonlyArray<RecordStorage.StoredRecord> = []
-): RecordStorage.BatchAnswer => ({ _tag: "Answered", ...rangeOf(batch), rejected: ids(rejected) })
+  rejected: ReadonlyArray<RecordStorage.StoredRecord> = [],
+  spared: ReadonlyArray<RecordStorage.StoredRecord> = []
+): RecordStorage.BatchAnswer => ({ _tag: "Answered", ...rangeOf(batch), rejected: ids(rejected), spared: ids(spared) })
 
 /** The service refused the whole batch. */
 const refused = (batch: ReadonlyArray<RecordStorage.StoredRecord>): RecordStorage.BatchAnswer => ({
@@ -260,7 +268,7 @@ describe("RecordStorage operations", () => {
         storage.status,
         storage.streams,
         storage.batch("s", big),
-        storage.settle({ _tag: "Answered", ...range, rejected: [] }, 3),
+        storage.settle({ _tag: "Answered", ...range, rejected: [], spared: [] }, 3),
         storage.settle({ _tag: "Refused", ...range }, 3),
         storage.clear
       ]
@@ -346,16 +354,29 @@ describe("RecordStorage settle", () => {
       })
   )
 
+  it.scoped("Answered with spared records keeps them as they are: not deleted, not charged, never dropped", () =>
+    Effect.gen(function* () {
+      const storage = yield* open(memory)
+      yield* insertEach(storage, threeRecords)
+      const batch = yield* storage.batch("s", big)
+      const [, s1, s2] = batch
+      expect(yield* storage.settle(answered(batch, [s2!], [s1!]), 1)).toMatchObject({ count: 1 })
+      for (let settled = 0; settled < 3; settled++) {
+        const again = yield* storage.batch("s", big)
+        expect(keys(again)).toEqual(["s1"])
+        expect(yield* storage.settle(answered(again, [], again), 1)).toMatchObject({ count: 0 })
+      }
+      expect(yield* retryCounts(storage, "s")).toEqual([["s1", 0]])
+      expect(yield* bytes(storage)).toBe(22)
+    })
+  )
+
   it.scoped(
     "Answered with rejections drops a rejected record that reaches maxAttempts and deletes the accepted ones",
     () =>
       Effect.gen(function* () {
         const storage = yield* open(memory)
-        yield* insertEach(storage, [
-          ["s", "s0", 10],
-          ["s", "s1", 20],
-          ["s", "s2", 30]
-        ])
+        yield* insertEach(storage, threeRecords)
         const first = yield* storage.batch("s", big)
         yield* storage.settle(answered(first, first), 2)
         expect(yield* retryCounts(storage, "s")).toEqual([
@@ -440,8 +461,12 @@ describe("RecordStorage settle", () => {
       yield* insertEach(storage, [["s", "s0", 1]])
       const range = { streamName: "s", firstId: 1_000, lastId: 2_000 }
       expect(yield* storage.settle({ _tag: "Refused", ...range }, 1)).toMatchObject({ count: 0 })
-      expect(yield* storage.settle({ _tag: "Answered", ...range, rejected: [] }, 1)).toMatchObject({ count: 0 })
-      expect(yield* storage.settle({ _tag: "Answered", ...range, rejected: [1_500] }, 1)).toMatchObject({ count: 0 })
+      expect(yield* storage.settle({ _tag: "Answered", ...range, rejected: [], spared: [] }, 1)).toMatchObject({
+        count: 0
+      })
+      expect(
+        yield* storage.settle({ _tag: "Answered", ...range, rejected: [1_500], spared: [1_501] }, 1)
+      ).toMatchObject({ count: 0 })
       expect(yield* retryCounts(storage, "s")).toEqual([["s0", 0]])
       expect(yield* storage.status).toMatchObject({ records: 1, bytes: 3 })
     })

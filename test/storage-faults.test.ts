@@ -21,7 +21,7 @@ import {
 } from "../src/Errors.js"
 import { validate } from "../src/RecordInput.js"
 import * as RecordStorage from "../src/RecordStorage.js"
-import { cached, makeEngine, makeScriptedSender, resourceNotFound } from "./support/senders.js"
+import { cached, flushData, makeEngine, makeScriptedSender, resourceNotFound } from "./support/senders.js"
 import { scopedTempDir } from "./support/tempDir.js"
 
 // ---------------------------------------------------------------------------------------------
@@ -55,7 +55,8 @@ const answered = (
   streamName: batch[0]!.streamName,
   firstId: batch[0]!.id,
   lastId: batch[batch.length - 1]!.id,
-  rejected
+  rejected,
+  spared: []
 })
 
 const refused = (batch: ReadonlyArray<RecordStorage.StoredRecord>): RecordStorage.BatchAnswer => ({
@@ -421,9 +422,9 @@ describe("a delivered batch whose delete fails", () => {
       const error = yield* Effect.flip(engine.flush)
       expect(error).toBeInstanceOf(KinesisStorageException)
       // The delete failed: a-data is held back, "fault" refused (and so the fault is lifted)
-      expect(yield* engine.flush).toEqual({ recordsFlushed: 0, flushInProgress: false })
+      expect(yield* engine.flush).toEqual(flushData({ recordsFailed: 1, recordsRemaining: 4 }))
       yield* storage.insert(yield* data("a3"))
-      expect(yield* engine.flush).toEqual({ recordsFlushed: 1, flushInProgress: false })
+      expect(yield* engine.flush).toEqual(flushData({ recordsFlushed: 1, recordsFailed: 1, recordsRemaining: 1 }))
 
       const sent = (yield* calls).map((batch) => [batch.stream, batch.entries.map((entry) => entry.partitionKey)])
       expect(sent).toEqual([

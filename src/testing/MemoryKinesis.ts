@@ -121,8 +121,9 @@ export interface MemoryKinesis {
   /** Accepts every record from now on (the initial behaviour). */
   readonly accept: Effect.Effect<void>
   /**
-   * Refuses records with `ProvisionedThroughputExceededException`, each charged an attempt by the
-   * client: those the predicate picks, or every record when there is none.
+   * Refuses records with `ProvisionedThroughputExceededException` (each charged an attempt by the
+   * client unless `countThrottling` is false): those the predicate picks, or every record when there
+   * is none.
    */
   readonly throttle: (predicate?: (entry: PutEntry, stream: string) => boolean) => Effect.Effect<void>
   /** Refuses every request as a whole, as the service does (default: `ResourceNotFoundException`, HTTP 400). */

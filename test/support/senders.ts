@@ -10,7 +10,7 @@ import { Duration, Effect, HashMap, Layer, Logger, type LogLevel, type Scope } f
 import type { KinesisStorageException } from "../../src/Errors.js"
 import * as FlushEngine from "../../src/FlushEngine.js"
 import { validate } from "../../src/RecordInput.js"
-import { RecordSender } from "../../src/RecordSender.js"
+import { RecordSender, ServiceError } from "../../src/RecordSender.js"
 import * as RecordStorage from "../../src/RecordStorage.js"
 import * as MemoryKinesis from "../../src/testing/MemoryKinesis.js"
 
@@ -47,6 +47,12 @@ export const makeScriptedSender = (
     calls: kinesis.requests
   }))
 
+/** Refuses every request as a whole with the error `name` and HTTP `status`. */
+export const refusedWith =
+  (name: string, status: number): MemoryKinesis.Responder =>
+  () =>
+    Effect.fail(new ServiceError({ name, status, message: `${name} (test)` }))
+
 /** A real SQLite cache in memory, open as long as the scope. */
 export const memoryStorage = (
   cacheMaxBytes = 256 * 1024 * 1024
@@ -57,9 +63,10 @@ export const memoryStorage = (
 export const makeEngine = (
   storage: RecordStorage.RecordStorage,
   sender: RecordSender,
-  maxRetries: number
+  maxRetries: number,
+  countThrottling = true
 ): Effect.Effect<FlushEngine.FlushEngine> =>
-  FlushEngine.make({ maxRetries }).pipe(
+  FlushEngine.make({ maxRetries, countThrottling }).pipe(
     Effect.provideService(RecordStorage.RecordStorage, storage),
     Effect.provideService(RecordSender, sender)
   )
@@ -118,3 +125,16 @@ export const captureLogs = Effect.sync(() => {
     lines: Effect.sync((): ReadonlyArray<LogEntry> => [...lines])
   }
 })
+
+/** What a flush that ran returns: the given counts, every other one 0. */
+export const flushData = (counts: Partial<FlushEngine.FlushData>): FlushEngine.FlushData => ({
+  recordsFlushed: 0,
+  recordsFailed: 0,
+  recordsDropped: 0,
+  recordsRemaining: 0,
+  flushInProgress: false,
+  ...counts
+})
+
+/** What a flush returns when another one is running: every count 0. */
+export const inProgress: FlushEngine.FlushData = { ...flushData({}), flushInProgress: true }
