@@ -52,9 +52,10 @@ export const flushUntilEmpty = async (client: AmplifyKinesisClient): Promise<num
   for (;;) {
     const result = await client.flush()
     if (result._tag === "Error") throw result.error
-    const { recordsFlushed, flushInProgress } = result.value
+    const { recordsFlushed, recordsFailed, recordsRemaining, flushInProgress } = result.value
     total += recordsFlushed
+    if (recordsFailed > 0) throw new Error(`The server refused ${recordsFailed} records`)
     if (flushInProgress) await new Promise((resolve) => setTimeout(resolve, 1))
-    else if (recordsFlushed === 0) return total
+    else if (recordsRemaining === 0) return total
   }
 }

@@ -40,14 +40,14 @@ export const startFlushing = (client: AmplifyKinesisClient, stats: Stats, interv
 }
 
 /**
- * Flushes until a flush finds nothing to send. Each flush sends at most one batch (500 records) per
+ * Flushes until a flush leaves the cache empty. Each flush sends at most one batch (500 records) per
  * stream, so a large backlog takes several. Gives up after `timeoutMillis`.
  */
 export const drain = async (client: AmplifyKinesisClient, stats: Stats, timeoutMillis: number): Promise<boolean> => {
   const deadline = Date.now() + timeoutMillis
   while (Date.now() < deadline) {
     const result = await flushOnce(client, stats)
-    if (result._tag === "Ok" && !result.value.flushInProgress && result.value.recordsFlushed === 0) return true
+    if (result._tag === "Ok" && !result.value.flushInProgress && result.value.recordsRemaining === 0) return true
     if (result._tag === "Error") await sleep(200)
   }
   return false
