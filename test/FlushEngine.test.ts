@@ -232,7 +232,8 @@ describe("FlushEngine", () => {
           ["b2", 0]
         ])
         const { sender, calls } = yield* makeScriptedSender(byStream({ b: () => Effect.fail(connectionRefused()) }))
-        const engine = yield* makeEngine(storage, sender, 5)
+        // One stream at a time: b is in flight alone, so nothing else was sent beside it.
+        const engine = yield* makeEngine(storage, sender, 5, { streamConcurrency: 1 })
 
         const error = yield* Effect.flip(engine.flush)
 
@@ -304,11 +305,11 @@ describe("FlushEngine", () => {
               )
             : acceptAll(stream, entries, call)
         )
-        const engine = yield* makeEngine(storage, sender, 5)
+        const engine = yield* makeEngine(storage, sender, 5, { streamConcurrency: 1 })
 
         const flushing = yield* Effect.fork(engine.flush)
         yield* Deferred.await(sent)
-        const shuttingDown = yield* Effect.fork(engine.shutdown)
+        const shuttingDown = yield* Effect.fork(engine.shutdown())
         // shutdown waits for the flush, which waits for `release`
         yield* Effect.yieldNow()
         expect(yield* Fiber.poll(shuttingDown)).toEqual(Option.none())
@@ -334,9 +335,11 @@ describe("FlushEngine", () => {
         const { sender, calls } = yield* makeScriptedSender()
         const engine = yield* makeEngine(storage, sender, 5)
 
-        yield* engine.shutdown.pipe(
-          Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => new Error("shutdown waited with no flush") })
-        )
+        yield* engine
+          .shutdown()
+          .pipe(
+            Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => new Error("shutdown waited with no flush") })
+          )
         expect(yield* engine.flush).toEqual(inProgress)
         expect(yield* calls).toEqual([])
         expect(yield* records(storage)).toBe(1)
@@ -349,9 +352,12 @@ describe("FlushEngine", () => {
         const { sender } = yield* makeScriptedSender()
         const engine = yield* makeEngine(storage, sender, 5)
 
-        yield* engine.shutdown
-        yield* engine.shutdown.pipe(
-          Effect.timeoutFail({ duration: "2 seconds", onTimeout: () => new Error("a second shutdown never returned") })
+        yield* engine.shutdown()
+        yield* engine.shutdown().pipe(
+          Effect.timeoutFail({
+            duration: "2 seconds",
+            onTimeout: () => new Error("a second shutdown never returned")
+          })
         )
       })
     )
@@ -425,7 +431,7 @@ describe("FlushEngine", () => {
             ? Deferred.succeed(sent, undefined).pipe(Effect.zipRight(Effect.never))
             : acceptAll(stream, entries, call)
         )
-        const engine = yield* makeEngine(storage, sender, 5)
+        const engine = yield* makeEngine(storage, sender, 5, { streamConcurrency: 1 })
 
         const flushing = yield* Effect.fork(engine.flush)
         yield* Deferred.await(sent)
@@ -659,7 +665,7 @@ describe("FlushEngine", () => {
             })
           )
         )
-        return { storage, engine: yield* makeEngine(storage, sender, 0, countThrottling) }
+        return { storage, engine: yield* makeEngine(storage, sender, 0, { countThrottling }) }
       })
 
     it.scoped("false: records refused with throttling or InternalFailure are not charged and never dropped", () =>
@@ -709,7 +715,7 @@ describe("FlushEngine", () => {
           const { sender } = yield* makeScriptedSender(refusedWith(name, status))
           const throttledBefore = yield* throttledCount
 
-          const spared = yield* makeEngine(storage, sender, 0, false)
+          const spared = yield* makeEngine(storage, sender, 0, { countThrottling: false })
           for (let flush = 0; flush < 3; flush++) {
             expect(yield* spared.flush).toEqual(flushData({ recordsFailed: 2, recordsRemaining: 2 }))
           }
@@ -718,7 +724,7 @@ describe("FlushEngine", () => {
             ["k1", 0]
           ])
 
-          const charged = yield* makeEngine(storage, sender, 0, true)
+          const charged = yield* makeEngine(storage, sender, 0, { countThrottling: true })
           expect(yield* charged.flush).toEqual(flushData({ recordsFailed: 2, recordsDropped: 2 }))
           expect(yield* retryCounts(storage)).toEqual([])
           expect((yield* throttledCount) - throttledBefore).toBe(2 * 4)
@@ -731,7 +737,7 @@ describe("FlushEngine", () => {
         const storage = yield* memoryStorage()
         for (const key of ["k0", "k1"]) yield* put(storage, "s", key, `data-${key}`)
         const { sender } = yield* makeScriptedSender(refusedWith("ResourceNotFoundException", 400))
-        const engine = yield* makeEngine(storage, sender, 0, false)
+        const engine = yield* makeEngine(storage, sender, 0, { countThrottling: false })
 
         expect(yield* engine.flush).toEqual(flushData({ recordsFailed: 2, recordsDropped: 2 }))
       })
@@ -838,7 +844,7 @@ describe("FlushEngine", () => {
         const diskError = Effect.fail(new KinesisStorageException({ message: "disk I/O error" }))
         const { real, failing: failingDelete } = yield* storageWith(() => ({ settle: () => diskError }))
         const { sender, calls } = yield* makeScriptedSender()
-        const engine = yield* makeEngine(failingDelete, sender, 5)
+        const engine = yield* makeEngine(failingDelete, sender, 5, { streamConcurrency: 1 })
 
         const error = yield* Effect.flip(engine.flush)
 
@@ -859,7 +865,7 @@ describe("FlushEngine", () => {
               : Effect.fail(new KinesisStorageException({ message: "database is locked" }))
         }))
         const { sender, calls } = yield* makeScriptedSender(rejectWhere(() => true))
-        const engine = yield* makeEngine(failingCharge, sender, 5)
+        const engine = yield* makeEngine(failingCharge, sender, 5, { streamConcurrency: 1 })
 
         const error = yield* Effect.flip(engine.flush)
 

@@ -28,9 +28,9 @@ import {
   TestClock
 } from "effect"
 import { ClientClosedException, KinesisStorageException, KinesisValidationException } from "../src/Errors.js"
-import { FlushInterval, FlushNone, type FlushStrategy } from "../src/FlushStrategy.js"
+import { FlushInterval, FlushNone } from "../src/FlushStrategy.js"
 import * as KinesisClient from "../src/KinesisClient.js"
-import { type KinesisClientConfig, resolveOptions } from "../src/KinesisClientConfig.js"
+import { type KinesisClientConfig, type KinesisClientOptions, resolveOptions } from "../src/KinesisClientConfig.js"
 import type { RecordInput } from "../src/RecordInput.js"
 import type * as RecordSender from "../src/RecordSender.js"
 import { RecordSender as RecordSenderTag } from "../src/RecordSender.js"
@@ -63,20 +63,17 @@ const makeSender = (gate?: Gate) =>
       : acceptAll
   )
 
+/** A client over the sender, with manual flushes only and a 1 MiB cache unless `options` say otherwise. */
 const makeClient = (
   sender: Layer.Layer<RecordSender.RecordSender>,
-  options: {
-    readonly filename?: string
-    readonly cacheMaxBytes?: number
-    readonly flushStrategy?: FlushStrategy
-  } = {}
+  options: KinesisClientOptions & { readonly filename?: string } = {}
 ) =>
   Effect.gen(function* () {
-    const cacheMaxBytes = options.cacheMaxBytes ?? 1024 * 1024
-    const resolved = yield* resolveOptions({ flushStrategy: options.flushStrategy ?? FlushNone(), cacheMaxBytes })
+    const { filename = ":memory:", ...clientOptions } = options
+    const resolved = yield* resolveOptions({ flushStrategy: FlushNone(), cacheMaxBytes: 1024 * 1024, ...clientOptions })
     return yield* KinesisClient.makeWith(
       resolved,
-      Layer.merge(RecordStorage.layer({ filename: options.filename ?? ":memory:", cacheMaxBytes }), sender)
+      Layer.merge(RecordStorage.layer({ filename, cacheMaxBytes: resolved.cacheMaxBytes }), sender)
     )
   })
 
@@ -84,12 +81,12 @@ const makeClient = (
  * A client over a cache file in a fresh temp directory, whose sender holds every call open until
  * `gate.release` is opened.
  */
-const makeGatedClient = (flushStrategy?: FlushStrategy) =>
+const makeGatedClient = (options: KinesisClientOptions = {}) =>
   Effect.gen(function* () {
     const filename = path.join(yield* tempDir, "cache.db")
     const gate: Gate = { started: yield* Deferred.make<void>(), release: yield* Deferred.make<void>() }
     const blocked = yield* makeSender(gate)
-    const client = yield* makeClient(blocked.layer, { filename, flushStrategy })
+    const client = yield* makeClient(blocked.layer, { ...options, filename })
     return { filename, gate, blocked, client }
   })
 
@@ -345,7 +342,9 @@ describe("KinesisClient: close", () => {
 
   it.scoped("waits for an automatic flush in progress, which completes and deletes what it sent", () =>
     Effect.gen(function* () {
-      const { filename, gate, blocked, client } = yield* makeGatedClient(FlushInterval({ interval: "1 second" }))
+      const { filename, gate, blocked, client } = yield* makeGatedClient({
+        flushStrategy: FlushInterval({ interval: "1 second" })
+      })
       yield* Effect.forEach(["a", "b"], (text) => client.record(record(text)))
       yield* TestClock.adjust("1 second")
       yield* Deferred.await(gate.started)
@@ -361,7 +360,8 @@ describe("KinesisClient: close", () => {
 
   it.scoped("a multi-stream flush in progress finishes its request in flight and starts no other stream", () =>
     Effect.gen(function* () {
-      const { filename, gate, blocked, client } = yield* makeGatedClient()
+      // One stream at a time: s1's request is the only one in flight when close begins.
+      const { filename, gate, blocked, client } = yield* makeGatedClient({ streamConcurrency: 1 })
       yield* Effect.forEach(["s1", "s2", "s3"], (stream) => client.record(record(`on-${stream}`, stream)))
 
       const flushing = yield* Effect.fork(client.flush())

@@ -9,6 +9,7 @@
 import { Duration, Effect, HashMap, Layer, Logger, type LogLevel, type Scope } from "effect"
 import type { KinesisStorageException } from "../../src/Errors.js"
 import * as FlushEngine from "../../src/FlushEngine.js"
+import { defaultStreamConcurrency } from "../../src/KinesisClientConfig.js"
 import { validate } from "../../src/RecordInput.js"
 import { RecordSender, ServiceError } from "../../src/RecordSender.js"
 import * as RecordStorage from "../../src/RecordStorage.js"
@@ -59,17 +60,23 @@ export const memoryStorage = (
 ): Effect.Effect<RecordStorage.RecordStorage, KinesisStorageException, Scope.Scope> =>
   RecordStorage.make({ filename: ":memory:", cacheMaxBytes })
 
-/** Builds the engine over the given storage and sender. */
+/**
+ * Builds the engine over the given storage and sender; the options not given take the client's
+ * defaults (`countThrottling: true`, `drain: false`, `streamConcurrency: 4`).
+ */
 export const makeEngine = (
   storage: RecordStorage.RecordStorage,
   sender: RecordSender,
   maxRetries: number,
-  countThrottling = true
+  options: Partial<Omit<FlushEngine.FlushEngineOptions, "maxRetries">> = {}
 ): Effect.Effect<FlushEngine.FlushEngine> =>
-  FlushEngine.make({ maxRetries, countThrottling }).pipe(
-    Effect.provideService(RecordStorage.RecordStorage, storage),
-    Effect.provideService(RecordSender, sender)
-  )
+  FlushEngine.make({
+    maxRetries,
+    countThrottling: true,
+    drain: false,
+    streamConcurrency: defaultStreamConcurrency,
+    ...options
+  }).pipe(Effect.provideService(RecordStorage.RecordStorage, storage), Effect.provideService(RecordSender, sender))
 
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
