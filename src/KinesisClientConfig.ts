@@ -116,10 +116,11 @@ export const resolveOptions = (
   const maxRetries = options?.maxRetries ?? defaultMaxRetries
   const flushStrategy = options?.flushStrategy ?? defaultStrategy
   const requestTimeout = Duration.decodeUnknown(options?.requestTimeout ?? "30 seconds")
-  // Only a missing flag takes the default: null is as wrong as any other value that is not a boolean.
+  // Only a missing flag or count takes the default: null is as wrong as any other value of the wrong type.
   const countThrottling: unknown = options?.countThrottling === undefined ? true : options.countThrottling
   const drain: unknown = options?.drain === undefined ? false : options.drain
-  const streamConcurrency = options?.streamConcurrency ?? defaultStreamConcurrency
+  const streamConcurrency: unknown =
+    options?.streamConcurrency === undefined ? defaultStreamConcurrency : options.streamConcurrency
   const logLevel: unknown = options?.logLevel ?? "Warning"
   if (!Number.isSafeInteger(cacheMaxBytes) || cacheMaxBytes <= 0) {
     return badOption(`cacheMaxBytes must be a positive integer, got ${cacheMaxBytes}`)
@@ -148,8 +149,8 @@ export const resolveOptions = (
   if (typeof drain !== "boolean") {
     return badOption(`drain must be true or false, got ${String(drain)}`)
   }
-  if (!Number.isSafeInteger(streamConcurrency) || streamConcurrency <= 0) {
-    return badOption(`streamConcurrency must be a positive integer, got ${streamConcurrency}`)
+  if (typeof streamConcurrency !== "number" || !Number.isSafeInteger(streamConcurrency) || streamConcurrency <= 0) {
+    return badOption(`streamConcurrency must be a positive integer, got ${String(streamConcurrency)}`)
   }
   if (typeof logLevel !== "string" || !logLevels.includes(logLevel)) {
     return badOption(`logLevel must be one of ${logLevels.join(", ")}, got ${String(logLevel)}`)
