@@ -10,11 +10,13 @@ import * as FlushEngine from "../src/FlushEngine.js"
 import { type BatchAnswer, RecordStorage } from "../src/RecordStorage.js"
 import {
   acceptAll,
+  byStream,
   cached,
   captureLogs,
   connectionRefused,
   flushData,
   inProgress,
+  keysOf,
   makeEngine,
   makeScriptedSender,
   memoryStorage,
@@ -24,22 +26,13 @@ import {
   rejected,
   rejectWhere,
   resourceNotFound,
-  type SentBatch,
   sentTexts,
   text
 } from "./support/senders.js"
 
 const MiB = 1024 * 1024
 
-const keysOf = (batch: SentBatch) => batch.entries.map((entry) => entry.partitionKey)
-
 const records = (storage: RecordStorage) => Effect.map(storage.status, (status) => status.records)
-
-/** Answers each stream with its own responder; streams without one are accepted. */
-const byStream =
-  (responders: Readonly<Record<string, Responder>>): Responder =>
-  (stream, entries, call) =>
-    (responders[stream] ?? acceptAll)(stream, entries, call)
 
 describe("FlushEngine", () => {
   describe("per-record outcomes", () => {

@@ -48,6 +48,16 @@ export const makeScriptedSender = (
     calls: kinesis.requests
   }))
 
+/** Answers each stream with its own responder; streams without one are accepted. */
+export const byStream =
+  (responders: Readonly<Record<string, MemoryKinesis.Responder>>): MemoryKinesis.Responder =>
+  (stream, entries, call) =>
+    (responders[stream] ?? MemoryKinesis.acceptAll)(stream, entries, call)
+
+/** The partition keys of a batch, in the order sent. */
+export const keysOf = (batch: MemoryKinesis.SentBatch): ReadonlyArray<string> =>
+  batch.entries.map((entry) => entry.partitionKey)
+
 /** Refuses every request as a whole with the error `name` and HTTP `status`. */
 export const refusedWith =
   (name: string, status: number): MemoryKinesis.Responder =>
