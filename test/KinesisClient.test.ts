@@ -524,14 +524,12 @@ describe("KinesisClient: close with a final flush", () => {
         yield* Effect.forEach(texts, (text) => client.record(record(text, "big")))
         yield* client.record(record("small", "other"))
 
-        yield* client
-          .close({ flushTimeout: "1 hour" })
-          .pipe(
-            Effect.timeoutFail({
-              duration: "20 seconds",
-              onTimeout: () => new Error("close waited for its time limit")
-            })
-          )
+        yield* client.close({ flushTimeout: "1 hour" }).pipe(
+          Effect.timeoutFail({
+            duration: "20 seconds",
+            onTimeout: () => new Error("close waited for its time limit")
+          })
+        )
 
         expect(batchSizes(yield* sender.calls)).toEqual({ big: [500, 500, 100], other: [1] })
         const reopened = yield* reopen(filename)
