@@ -1,26 +1,32 @@
 /**
- * The flush: one `PutRecords` batch per stream, and the bookkeeping of what the service said.
+ * The flush: `PutRecords` batches for each stream, and the bookkeeping of what the service said.
  *
- * Streams are visited in name order. Accepted records are deleted; each rejected record is charged
- * one failed attempt and dropped once it reaches `1 + maxRetries`. A request-level error that the
- * service answered charges every record of the batch and the flush goes on with the next stream.
- * No response at all stops the flush with `KinesisUnknownException` and charges nothing. With
- * `countThrottling: false` the transient outcomes (throttling, `InternalFailure`, 5xx) charge nothing
- * either. Each flush says what it delivered, failed, dropped and left in the cache, and tells the
- * scheduler whether it met trouble.
+ * Streams are taken in name order (those whose last request got no response last), up to
+ * `streamConcurrency` at once, each with one request in flight at most. Per stream a flush sends one
+ * batch, or with `drain` the next batch while the previous one was accepted whole, until the stream is
+ * empty. Accepted records are deleted; each rejected record is charged one failed attempt and
+ * dropped once it reaches `1 + maxRetries`. A request-level error that the service answered charges
+ * every record of the batch and the stream's share ends there. No response at all ends the flush,
+ * once the requests in flight have settled, with `KinesisUnknownException` and charges nothing; a
+ * storage error ends it the same way with `KinesisStorageException`. With `countThrottling: false`
+ * the transient outcomes (throttling, `InternalFailure`, 5xx) charge nothing either. Each flush says
+ * what it delivered, failed, dropped and left in the cache, and tells the scheduler whether it met
+ * trouble.
  *
  * @since 0.1.0
  */
-import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import { type KinesisStorageException, KinesisUnknownException } from "./Errors.js"
 import * as BatchOutcome from "./internal/batchOutcome.js"
+import * as StreamOrder from "./internal/streamOrder.js"
 import { type EntryResult, type NoResponse, RecordSender, ServiceError } from "./RecordSender.js"
 import {
   type BatchLimits,
@@ -58,18 +64,22 @@ export interface FlushRun {
 /** The flush engine service. */
 export interface FlushEngine {
   /**
-   * Sends one batch per stream. Returns at once with `flushInProgress: true` when a flush is already
-   * running (or the engine was shut down). Fails with `KinesisUnknownException` when the service
-   * can't be reached and with `KinesisStorageException` when the cache fails.
+   * Sends one batch per stream (with `drain`, batches until each stream is empty). Returns at once
+   * with `flushInProgress: true` when a flush is already running (or the engine was shut down).
+   * Fails with `KinesisUnknownException` when the service can't be reached and with
+   * `KinesisStorageException` when the cache fails.
    */
   readonly flush: Effect.Effect<FlushData, KinesisStorageException | KinesisUnknownException>
   /** The same flush for the scheduler: never fails, and says whether it met trouble. */
   readonly run: Effect.Effect<FlushRun>
   /**
    * Stops flushing for good: a flush in progress finishes the requests in flight and starts no other
-   * stream; no flush starts afterwards. Returns once no flush is running.
+   * batch; no flush starts afterwards. Returns once no flush is running. With `flushTimeout`, first
+   * flushes as with `drain` for at most that long, stopping early once the cache is empty, a flush
+   * delivers nothing or leaves a record failed, or fails; no request starts after `flushTimeout`, and
+   * those in flight then finish. A later call waits for the first to end.
    */
-  readonly shutdown: Effect.Effect<void>
+  readonly shutdown: (flushTimeout?: Duration.Duration) => Effect.Effect<void>
 }
 
 /** The `FlushEngine` service tag. */
@@ -118,6 +128,12 @@ interface Tally {
 
 const noTally: Tally = { flushed: 0, failed: 0, dropped: 0, troubled: false }
 
+/** What a request that got no response adds to a flush: nothing but trouble. */
+const noResponseTally: Tally = { ...noTally, troubled: true }
+
+/** Whether a batch was accepted whole: the condition for `drain` to send the stream's next one. */
+const acceptedWhole = (batch: Tally): boolean => batch.flushed > 0 && batch.failed === 0
+
 const addTally = (a: Tally, b: Tally): Tally => ({
   flushed: a.flushed + b.flushed,
   failed: a.failed + b.failed,
@@ -139,6 +155,10 @@ export interface FlushEngineOptions {
   readonly maxRetries: number
   /** Whether transient outcomes (throttling, `InternalFailure`, 5xx) charge an attempt. */
   readonly countThrottling: boolean
+  /** Whether a flush sends each stream's batches until the stream is empty or one is not accepted whole. */
+  readonly drain: boolean
+  /** How many streams a flush sends to at once. */
+  readonly streamConcurrency: number
 }
 
 /** What the span of a `PutRecords` request records as its outcome. */
@@ -197,8 +217,8 @@ export const make = (options: FlushEngineOptions) =>
         Effect.withSpan("FlushEngine.putRecords", { attributes: { stream, records: records.length } })
       )
 
-    /** One stream's step of a flush: its oldest batch sent once, and the cache brought up to date with the answer. */
-    const flushStream = (stream: string): Effect.Effect<Tally, KinesisStorageException | KinesisUnknownException> =>
+    /** One batch of a stream: its oldest records sent once, and the cache brought up to date with the answer. */
+    const flushBatch = (stream: string): Effect.Effect<Tally, KinesisStorageException | KinesisUnknownException> =>
       Effect.uninterruptibleMask((restore) =>
         Effect.gen(function* () {
           const records = yield* storage.batch(stream, batchLimits)
@@ -224,61 +244,113 @@ export const make = (options: FlushEngineOptions) =>
         }).pipe(Effect.annotateLogs({ stream }))
       )
 
-    /** Set by `shutdown`: a flush in progress starts no further stream. */
+    /** Set by `shutdown` (with a final flush, at its time limit): a flush in progress starts no further batch. */
     let stopping = false
+    let shutdownBegun = false
     const stopped = yield* Effect.makeLatch(false)
+    const order = StreamOrder.make()
 
-    /** Every stream's step in name order, then the count of what is left; noting trouble even if it fails. */
-    const flushAll: Effect.Effect<FlushRun> = Effect.suspend(() => {
-      let tally = noTally
-      const steps = Effect.gen(function* () {
-        for (const stream of yield* storage.streams) {
-          if (stopping) break
-          tally = addTally(tally, yield* flushStream(stream))
-        }
-        const { records } = yield* storage.status
-        return {
-          recordsFlushed: tally.flushed,
-          recordsFailed: tally.failed,
-          recordsDropped: tally.dropped,
-          recordsRemaining: records,
-          flushInProgress: false
-        }
-      }).pipe(
-        Effect.tapError(() =>
-          tally.flushed > 0
-            ? Effect.logInfo(`Flush stopped after ${tally.flushed} records were delivered`)
-            : Effect.void
-        ),
-        Effect.withSpan("FlushEngine.flush")
+    /**
+     * Every stream's share, up to `streamConcurrency` streams at once, then the count of what is
+     * left. The first failure (no response, storage) lets the requests in flight settle and starts
+     * no other batch; the flush then fails with it. Trouble is noted even if the flush fails.
+     */
+    const flushAll = (drain: boolean): Effect.Effect<FlushRun> =>
+      Effect.suspend(() => {
+        let tally = noTally
+        let failure: KinesisStorageException | KinesisUnknownException | undefined
+
+        /** One stream's share: one batch, or with `drain` the next while the last was accepted whole. */
+        const flushStream = (stream: string) =>
+          Effect.gen(function* () {
+            let batch: Tally
+            do {
+              if (stopping || failure) return
+              batch = yield* flushBatch(stream)
+              order.answered(stream)
+              tally = addTally(tally, batch)
+            } while (drain && acceptedWhole(batch))
+          }).pipe(
+            Effect.catchAll((error) =>
+              Effect.sync(() => {
+                failure ??= error
+                if (error._tag === "KinesisUnknownException") {
+                  order.noResponse(stream)
+                  tally = addTally(tally, noResponseTally)
+                }
+              })
+            )
+          )
+
+        const steps = Effect.gen(function* () {
+          const streams = order.sort(yield* storage.streams)
+          yield* Effect.forEach(streams, flushStream, { concurrency: options.streamConcurrency, discard: true })
+          if (failure) return yield* Effect.fail(failure)
+          const { records } = yield* storage.status
+          return {
+            recordsFlushed: tally.flushed,
+            recordsFailed: tally.failed,
+            recordsDropped: tally.dropped,
+            recordsRemaining: records,
+            flushInProgress: false
+          }
+        }).pipe(
+          Effect.tapError(() =>
+            tally.flushed > 0
+              ? Effect.logInfo(`Flush stopped after ${tally.flushed} records were delivered`)
+              : Effect.void
+          ),
+          Effect.withSpan("FlushEngine.flush", { attributes: { drain } })
+        )
+        return Effect.map(Effect.exit(steps), (exit): FlushRun => ({ exit, troubled: tally.troubled }))
+      })
+
+    /**
+     * The final flush of `shutdown`: drain flushes while the last one delivered records, failed none and
+     * left some, until `stopping` is set. Its failure is logged: the records stay cached.
+     */
+    const finalFlush = Effect.gen(function* () {
+      while (!stopping) {
+        const data = yield* Effect.flatMap(flushAll(true), (flushRun) => flushRun.exit)
+        if (data.recordsRemaining === 0 || data.recordsFailed > 0 || data.recordsFlushed === 0) return
+      }
+    }).pipe(
+      Effect.catchAll((error) =>
+        Effect.logWarning(`The final flush stopped: ${error.message}; what it did not deliver stays cached`)
       )
-      return Effect.map(
-        Effect.exit(steps),
-        (exit): FlushRun => ({ exit, troubled: tally.troubled || (Exit.isFailure(exit) && noResponse(exit.cause)) })
-      )
-    })
+    )
 
     const run = Effect.map(
-      lock.withPermitsIfAvailable(1)(flushAll),
+      lock.withPermitsIfAvailable(1)(flushAll(options.drain)),
       Option.getOrElse((): FlushRun => ({ exit: Exit.succeed(inProgress), troubled: false }))
     )
+
+    const stop = Effect.sync(() => {
+      stopping = true
+    })
 
     return FlushEngine.of({
       flush: Effect.flatMap(run, (flushRun) => flushRun.exit),
       run,
-      // The first call takes the permit and never gives it back: no flush can start once this has
-      // begun. Later calls wait until it holds the permit.
-      shutdown: Effect.suspend(() => {
-        if (stopping) return stopped.await
-        stopping = true
-        return Effect.zipRight(lock.take(1), stopped.open)
-      })
+      // The first call takes the permit and never gives it back: no flush can start once it holds it.
+      // Without a final flush it stops the flush in progress at once; with one, at the time limit,
+      // set by a timer of its own. Later calls wait until the first is done.
+      shutdown: (flushTimeout) =>
+        Effect.suspend(() => {
+          if (shutdownBegun) return stopped.await
+          shutdownBegun = true
+          if (flushTimeout === undefined) return stop.pipe(Effect.zipRight(lock.take(1)), Effect.zipRight(stopped.open))
+          return Effect.gen(function* () {
+            const timer = yield* Effect.fork(Effect.interruptible(Effect.zipRight(Effect.sleep(flushTimeout), stop)))
+            yield* lock.take(1)
+            yield* finalFlush
+            yield* Fiber.interrupt(timer)
+            yield* stop
+            yield* stopped.open
+          })
+        })
     })
   })
-
-/** Whether a flush failed because a request got no response. */
-const noResponse = (cause: Cause.Cause<KinesisStorageException | KinesisUnknownException>): boolean =>
-  Option.exists(Cause.failureOption(cause), (error) => error._tag === "KinesisUnknownException")
 
 /** The engine as a layer over `RecordStorage` and `RecordSender`. */
 export const layer = (options: FlushEngineOptions): Layer.Layer<FlushEngine, never, RecordStorage | RecordSender> =>

@@ -21,10 +21,12 @@ import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
+import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import * as Scope from "effect/Scope"
 import {
@@ -39,12 +41,14 @@ import * as FlushScheduler from "./FlushScheduler.js"
 import * as EventLoop from "./internal/eventLoop.js"
 import * as WorkerStorage from "./internal/workerStorage.js"
 import {
+  type CloseOptions,
   fromEnv,
   type KinesisClientConfig,
   merge,
   type ResolvedClientConfig,
   type ResolvedOptions,
   resolveCacheFile,
+  resolveCloseOptions,
   resolveConfig,
   resolveOptions
 } from "./KinesisClientConfig.js"
@@ -53,7 +57,7 @@ import * as RecordSender from "./RecordSender.js"
 import * as RecordStorage from "./RecordStorage.js"
 
 export type { FlushData } from "./FlushEngine.js"
-export type { ClientLogLevel, KinesisClientConfig, KinesisClientOptions } from "./KinesisClientConfig.js"
+export type { ClientLogLevel, CloseOptions, KinesisClientConfig, KinesisClientOptions } from "./KinesisClientConfig.js"
 export type { RecordInput } from "./RecordInput.js"
 
 /** What a successful `record()` returns: nothing more than the fact that the record is stored. */
@@ -92,7 +96,10 @@ export interface KinesisClient {
     | KinesisUnknownException
     | ClientClosedException
   >
-  /** Sends one batch per stream now; works while disabled. See `FlushEngine` for the rules. */
+  /**
+   * Sends one batch per stream now (with `drain`, each stream's batches until it is empty), up to
+   * `streamConcurrency` streams at once; works while disabled. See `FlushEngine` for the rules.
+   */
   readonly flush: () => Effect.Effect<
     FlushEngine.FlushData,
     KinesisStorageException | KinesisUnknownException | ClientClosedException
@@ -105,8 +112,13 @@ export interface KinesisClient {
   readonly enable: () => Effect.Effect<void>
   /** Drops new records and pauses automatic flushing; cached records stay. No-op when disabled or closed. */
   readonly disable: () => Effect.Effect<void>
-  /** Stops automatic flushing, waits for a flush in progress, closes the cache and the SDK client. Idempotent. */
-  readonly close: () => Effect.Effect<void>
+  /**
+   * Stops automatic flushing, waits for a flush in progress, closes the cache and the SDK client.
+   * With `flushTimeout`, first flushes as with `drain: true` for at most that long (see
+   * `CloseOptions`); an invalid `flushTimeout` is logged as a warning and the client closes without
+   * the final flush. Idempotent: a later call waits for the first, whatever its options.
+   */
+  readonly close: (options?: CloseOptions) => Effect.Effect<void>
   /** Whether records are collected (false once closed). */
   readonly isEnabled: Effect.Effect<boolean>
   /** Whether `close` has started. */
@@ -190,20 +202,30 @@ export const makeWith = <E>(
       })
 
     // Close takes the flush permit itself (engine.shutdown), so no request starts once close has
-    // begun; requests in flight finish, and a flush in progress starts no further stream. Whatever
-    // happens while releasing, `finished` opens: a later close, or the scope's finalizer, never hangs.
-    const release = Effect.gen(function* () {
-      yield* Ref.set(enabled, false)
-      yield* engine.shutdown
-      yield* schedulerLock.withPermits(1)(scheduler.stop)
-      yield* Scope.close(resources, Exit.void)
-    }).pipe(Effect.ensuring(finished.open))
+    // begun (after the final flush, with a flushTimeout); requests in flight finish, and a flush in
+    // progress starts no further batch. Whatever happens while releasing, `finished` opens: a later
+    // close, or the scope's finalizer, never hangs.
+    const release = (flushTimeout: Option.Option<Duration.Duration>) =>
+      Effect.gen(function* () {
+        yield* Ref.set(enabled, false)
+        yield* engine.shutdown(Option.getOrUndefined(flushTimeout))
+        yield* schedulerLock.withPermits(1)(scheduler.stop)
+        yield* Scope.close(resources, Exit.void)
+      }).pipe(Effect.ensuring(finished.open))
 
-    const close = Effect.flatMap(Ref.getAndSet(closed, true), (wasClosed) =>
-      wasClosed ? finished.await : release
-    ).pipe(Effect.uninterruptible, Effect.withSpan("KinesisClient.close"))
+    // close returns Effect<void>: a bad flushTimeout can't fail it, so it is reported and the client
+    // closes as close() would.
+    const finalFlushTimeout = (options: CloseOptions | undefined) =>
+      Effect.catchAll(resolveCloseOptions(options), (error) =>
+        Effect.as(Effect.logWarning(`${error.message}: closing without a final flush`), Option.none())
+      )
 
-    yield* Effect.addFinalizer(() => own(close))
+    const close = (options?: CloseOptions) =>
+      Effect.flatMap(Ref.getAndSet(closed, true), (wasClosed) =>
+        wasClosed ? finished.await : Effect.flatMap(finalFlushTimeout(options), release)
+      ).pipe(Effect.uninterruptible, Effect.withSpan("KinesisClient.close"))
+
+    yield* Effect.addFinalizer(() => own(close()))
     yield* schedulerLock.withPermits(1)(scheduler.start)
 
     // The answer from the cache comes from its actor, which lets the event loop turn on its own.
@@ -248,7 +270,7 @@ export const makeWith = <E>(
         answerAfterTurn(whenOpen(cacheStatus), "failure").pipe(Effect.withSpan("KinesisClient.cacheStatus"), own),
       enable: () => own(toggle(true)),
       disable: () => own(toggle(false)),
-      close: () => own(close),
+      close: (options) => own(close(options)),
       isEnabled: Ref.get(enabled),
       isClosed: Ref.get(closed),
       kinesisClient: sender.sdkClient

@@ -31,6 +31,15 @@ export interface KinesisClientOptions {
    */
   readonly countThrottling?: boolean
   /**
+   * Whether a flush keeps sending a stream's next batch while the previous one was accepted whole,
+   * until the stream is empty. Default `false`: one batch per stream per flush.
+   */
+  readonly drain?: boolean
+  /**
+   * How many streams a flush sends to at once, each with at most one request in flight. Default 4.
+   */
+  readonly streamConcurrency?: number
+  /**
    * The lowest level of the client's own log lines that reach Effect's logger: `"None"` silences
    * them. Default `"Warning"`.
    */
@@ -63,7 +72,18 @@ export interface ResolvedOptions {
   readonly flushStrategy: FlushStrategy
   readonly requestTimeout: Duration.Duration
   readonly countThrottling: boolean
+  readonly drain: boolean
+  readonly streamConcurrency: number
   readonly logLevel: LogLevel.LogLevel
+}
+
+/** The options of `close`. */
+export interface CloseOptions {
+  /**
+   * Before closing, flush as with `drain: true` for at most this long (a duration longer than zero):
+   * no request starts after it, a request in flight then is allowed to finish. Left out: no final flush.
+   */
+  readonly flushTimeout?: Duration.DurationInput
 }
 
 /** A configuration whose region is settled. */
@@ -77,14 +97,17 @@ export const defaultCacheMaxBytes = 5 * 1024 * 1024
 /** The default number of retries per record. */
 export const defaultMaxRetries = 5
 
+/** The default number of streams a flush sends to at once. */
+export const defaultStreamConcurrency = 4
+
 const badOption = (message: string) =>
   Effect.fail(new KinesisValidationException({ message, recoverySuggestion: "Fix the client options." }))
 
 /**
  * Fills in the defaults of the options and checks them: `cacheMaxBytes` a positive integer,
  * `maxRetries` a non-negative integer, the flush strategy one of `FlushInterval` / `FlushNone`, the
- * flush interval, `maxBackoff` and request timeout longer than zero, `countThrottling` a boolean,
- * `logLevel` one of `ClientLogLevel`.
+ * flush interval, `maxBackoff` and request timeout longer than zero, `countThrottling` and `drain`
+ * booleans, `streamConcurrency` a positive integer, `logLevel` one of `ClientLogLevel`.
  */
 export const resolveOptions = (
   options: KinesisClientOptions | undefined
@@ -93,8 +116,11 @@ export const resolveOptions = (
   const maxRetries = options?.maxRetries ?? defaultMaxRetries
   const flushStrategy = options?.flushStrategy ?? defaultStrategy
   const requestTimeout = Duration.decodeUnknown(options?.requestTimeout ?? "30 seconds")
-  // Only a missing flag takes the default: null is as wrong as any other value that is not a boolean.
+  // Only a missing flag or count takes the default: null is as wrong as any other value of the wrong type.
   const countThrottling: unknown = options?.countThrottling === undefined ? true : options.countThrottling
+  const drain: unknown = options?.drain === undefined ? false : options.drain
+  const streamConcurrency: unknown =
+    options?.streamConcurrency === undefined ? defaultStreamConcurrency : options.streamConcurrency
   const logLevel: unknown = options?.logLevel ?? "Warning"
   if (!Number.isSafeInteger(cacheMaxBytes) || cacheMaxBytes <= 0) {
     return badOption(`cacheMaxBytes must be a positive integer, got ${cacheMaxBytes}`)
@@ -120,6 +146,12 @@ export const resolveOptions = (
   if (typeof countThrottling !== "boolean") {
     return badOption(`countThrottling must be true or false, got ${String(countThrottling)}`)
   }
+  if (typeof drain !== "boolean") {
+    return badOption(`drain must be true or false, got ${String(drain)}`)
+  }
+  if (typeof streamConcurrency !== "number" || !Number.isSafeInteger(streamConcurrency) || streamConcurrency <= 0) {
+    return badOption(`streamConcurrency must be a positive integer, got ${String(streamConcurrency)}`)
+  }
   if (typeof logLevel !== "string" || !logLevels.includes(logLevel)) {
     return badOption(`logLevel must be one of ${logLevels.join(", ")}, got ${String(logLevel)}`)
   }
@@ -129,8 +161,29 @@ export const resolveOptions = (
     flushStrategy,
     requestTimeout: requestTimeout.value,
     countThrottling,
+    drain,
+    streamConcurrency,
     logLevel: LogLevel.fromLiteral(logLevel as ClientLogLevel)
   })
+}
+
+/**
+ * Checks the options of `close`: the final flush's time limit, if one is given, or
+ * `KinesisValidationException` when `flushTimeout` is not a duration longer than zero.
+ */
+export const resolveCloseOptions = (
+  options: CloseOptions | undefined
+): Effect.Effect<Option.Option<Duration.Duration>, KinesisValidationException> => {
+  if (options?.flushTimeout === undefined) return Effect.succeed(Option.none())
+  const flushTimeout = Duration.decodeUnknown(options.flushTimeout)
+  return isPositive(flushTimeout)
+    ? Effect.succeed(flushTimeout)
+    : Effect.fail(
+        new KinesisValidationException({
+          message: `flushTimeout must be a duration longer than zero, got ${String(options.flushTimeout)}`,
+          recoverySuggestion: 'Pass a duration such as "10 seconds", or leave flushTimeout out.'
+        })
+      )
 }
 
 const isPositive = (duration: Option.Option<Duration.Duration>): duration is Option.Some<Duration.Duration> =>

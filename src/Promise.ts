@@ -36,6 +36,7 @@ export type {
   CacheStatus,
   ClearCacheData,
   ClientLogLevel,
+  CloseOptions,
   FlushData,
   KinesisClientConfig,
   KinesisClientOptions,
@@ -141,15 +142,19 @@ export class AmplifyKinesisClient {
     if (!this.closedState) this.runtime.runFork(this.client.disable())
   }
 
-  /** Stops flushing, waits for the requests in flight, and releases the cache, the SDK client and the runtime. */
-  async close(): Promise<void> {
+  /**
+   * Stops flushing, waits for the requests in flight, and releases the cache, the SDK client and the
+   * runtime. With `flushTimeout`, first flushes as with `drain: true` for at most that long; see
+   * `KinesisClient.close`. A second call waits for the first, whatever its options.
+   */
+  async close(options?: KinesisClient.CloseOptions): Promise<void> {
     // runPromiseExit, not runPromise, which would reject with a FiberFailure wrapper; a defect while
     // closing is reported as an effect-kinesis error like everything else. The runtime is disposed
     // whatever the outcome; a second close finds it disposed and has nothing more to do.
     if (this.disposed) return this.disposed
     this.closedState = true
     this.disposed = this.runtime
-      .runPromiseExit(this.client.close())
+      .runPromiseExit(this.client.close(options))
       .finally(() => this.runtime.dispose())
       .then((exit) => {
         if (Exit.isFailure(exit)) throw toException(exit.cause)

@@ -10,11 +10,13 @@ import * as FlushEngine from "../src/FlushEngine.js"
 import { type BatchAnswer, RecordStorage } from "../src/RecordStorage.js"
 import {
   acceptAll,
+  byStream,
   cached,
   captureLogs,
   connectionRefused,
   flushData,
   inProgress,
+  keysOf,
   makeEngine,
   makeScriptedSender,
   memoryStorage,
@@ -24,22 +26,13 @@ import {
   rejected,
   rejectWhere,
   resourceNotFound,
-  type SentBatch,
   sentTexts,
   text
 } from "./support/senders.js"
 
 const MiB = 1024 * 1024
 
-const keysOf = (batch: SentBatch) => batch.entries.map((entry) => entry.partitionKey)
-
 const records = (storage: RecordStorage) => Effect.map(storage.status, (status) => status.records)
-
-/** Answers each stream with its own responder; streams without one are accepted. */
-const byStream =
-  (responders: Readonly<Record<string, Responder>>): Responder =>
-  (stream, entries, call) =>
-    (responders[stream] ?? acceptAll)(stream, entries, call)
 
 describe("FlushEngine", () => {
   describe("per-record outcomes", () => {
@@ -232,7 +225,8 @@ describe("FlushEngine", () => {
           ["b2", 0]
         ])
         const { sender, calls } = yield* makeScriptedSender(byStream({ b: () => Effect.fail(connectionRefused()) }))
-        const engine = yield* makeEngine(storage, sender, 5)
+        // One stream at a time: b is in flight alone, so nothing else was sent beside it.
+        const engine = yield* makeEngine(storage, sender, 5, { streamConcurrency: 1 })
 
         const error = yield* Effect.flip(engine.flush)
 
@@ -304,11 +298,11 @@ describe("FlushEngine", () => {
               )
             : acceptAll(stream, entries, call)
         )
-        const engine = yield* makeEngine(storage, sender, 5)
+        const engine = yield* makeEngine(storage, sender, 5, { streamConcurrency: 1 })
 
         const flushing = yield* Effect.fork(engine.flush)
         yield* Deferred.await(sent)
-        const shuttingDown = yield* Effect.fork(engine.shutdown)
+        const shuttingDown = yield* Effect.fork(engine.shutdown())
         // shutdown waits for the flush, which waits for `release`
         yield* Effect.yieldNow()
         expect(yield* Fiber.poll(shuttingDown)).toEqual(Option.none())
@@ -334,9 +328,11 @@ describe("FlushEngine", () => {
         const { sender, calls } = yield* makeScriptedSender()
         const engine = yield* makeEngine(storage, sender, 5)
 
-        yield* engine.shutdown.pipe(
-          Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => new Error("shutdown waited with no flush") })
-        )
+        yield* engine
+          .shutdown()
+          .pipe(
+            Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => new Error("shutdown waited with no flush") })
+          )
         expect(yield* engine.flush).toEqual(inProgress)
         expect(yield* calls).toEqual([])
         expect(yield* records(storage)).toBe(1)
@@ -349,9 +345,12 @@ describe("FlushEngine", () => {
         const { sender } = yield* makeScriptedSender()
         const engine = yield* makeEngine(storage, sender, 5)
 
-        yield* engine.shutdown
-        yield* engine.shutdown.pipe(
-          Effect.timeoutFail({ duration: "2 seconds", onTimeout: () => new Error("a second shutdown never returned") })
+        yield* engine.shutdown()
+        yield* engine.shutdown().pipe(
+          Effect.timeoutFail({
+            duration: "2 seconds",
+            onTimeout: () => new Error("a second shutdown never returned")
+          })
         )
       })
     )
@@ -425,7 +424,7 @@ describe("FlushEngine", () => {
             ? Deferred.succeed(sent, undefined).pipe(Effect.zipRight(Effect.never))
             : acceptAll(stream, entries, call)
         )
-        const engine = yield* makeEngine(storage, sender, 5)
+        const engine = yield* makeEngine(storage, sender, 5, { streamConcurrency: 1 })
 
         const flushing = yield* Effect.fork(engine.flush)
         yield* Deferred.await(sent)
@@ -659,7 +658,7 @@ describe("FlushEngine", () => {
             })
           )
         )
-        return { storage, engine: yield* makeEngine(storage, sender, 0, countThrottling) }
+        return { storage, engine: yield* makeEngine(storage, sender, 0, { countThrottling }) }
       })
 
     it.scoped("false: records refused with throttling or InternalFailure are not charged and never dropped", () =>
@@ -709,7 +708,7 @@ describe("FlushEngine", () => {
           const { sender } = yield* makeScriptedSender(refusedWith(name, status))
           const throttledBefore = yield* throttledCount
 
-          const spared = yield* makeEngine(storage, sender, 0, false)
+          const spared = yield* makeEngine(storage, sender, 0, { countThrottling: false })
           for (let flush = 0; flush < 3; flush++) {
             expect(yield* spared.flush).toEqual(flushData({ recordsFailed: 2, recordsRemaining: 2 }))
           }
@@ -718,7 +717,7 @@ describe("FlushEngine", () => {
             ["k1", 0]
           ])
 
-          const charged = yield* makeEngine(storage, sender, 0, true)
+          const charged = yield* makeEngine(storage, sender, 0, { countThrottling: true })
           expect(yield* charged.flush).toEqual(flushData({ recordsFailed: 2, recordsDropped: 2 }))
           expect(yield* retryCounts(storage)).toEqual([])
           expect((yield* throttledCount) - throttledBefore).toBe(2 * 4)
@@ -731,7 +730,7 @@ describe("FlushEngine", () => {
         const storage = yield* memoryStorage()
         for (const key of ["k0", "k1"]) yield* put(storage, "s", key, `data-${key}`)
         const { sender } = yield* makeScriptedSender(refusedWith("ResourceNotFoundException", 400))
-        const engine = yield* makeEngine(storage, sender, 0, false)
+        const engine = yield* makeEngine(storage, sender, 0, { countThrottling: false })
 
         expect(yield* engine.flush).toEqual(flushData({ recordsFailed: 2, recordsDropped: 2 }))
       })
@@ -838,7 +837,7 @@ describe("FlushEngine", () => {
         const diskError = Effect.fail(new KinesisStorageException({ message: "disk I/O error" }))
         const { real, failing: failingDelete } = yield* storageWith(() => ({ settle: () => diskError }))
         const { sender, calls } = yield* makeScriptedSender()
-        const engine = yield* makeEngine(failingDelete, sender, 5)
+        const engine = yield* makeEngine(failingDelete, sender, 5, { streamConcurrency: 1 })
 
         const error = yield* Effect.flip(engine.flush)
 
@@ -859,7 +858,7 @@ describe("FlushEngine", () => {
               : Effect.fail(new KinesisStorageException({ message: "database is locked" }))
         }))
         const { sender, calls } = yield* makeScriptedSender(rejectWhere(() => true))
-        const engine = yield* makeEngine(failingCharge, sender, 5)
+        const engine = yield* makeEngine(failingCharge, sender, 5, { streamConcurrency: 1 })
 
         const error = yield* Effect.flip(engine.flush)
 

@@ -18,24 +18,37 @@ import {
   ConfigProvider,
   Context,
   Deferred,
+  type Duration,
   Effect,
   Exit,
   Fiber,
   Layer,
   Option,
+  Queue,
   Ref,
   Scope,
   TestClock
 } from "effect"
 import { ClientClosedException, KinesisStorageException, KinesisValidationException } from "../src/Errors.js"
-import { FlushInterval, FlushNone, type FlushStrategy } from "../src/FlushStrategy.js"
+import { FlushInterval, FlushNone } from "../src/FlushStrategy.js"
 import * as KinesisClient from "../src/KinesisClient.js"
-import { type KinesisClientConfig, resolveOptions } from "../src/KinesisClientConfig.js"
+import { type KinesisClientConfig, type KinesisClientOptions, resolveOptions } from "../src/KinesisClientConfig.js"
 import type { RecordInput } from "../src/RecordInput.js"
 import type * as RecordSender from "../src/RecordSender.js"
 import { RecordSender as RecordSenderTag } from "../src/RecordSender.js"
 import * as RecordStorage from "../src/RecordStorage.js"
-import { acceptAll, flushData, makeScriptedSender, respondAfter, sentTexts } from "./support/senders.js"
+import {
+  acceptAll,
+  byStream,
+  captureLogs,
+  connectionRefused,
+  flushData,
+  makeScriptedSender,
+  rejectWhere,
+  respondAfter,
+  type SentBatch,
+  sentTexts
+} from "./support/senders.js"
 import { scopedTempDir } from "./support/tempDir.js"
 
 const encoder = new TextEncoder()
@@ -63,20 +76,17 @@ const makeSender = (gate?: Gate) =>
       : acceptAll
   )
 
+/** A client over the sender, with manual flushes only and a 1 MiB cache unless `options` say otherwise. */
 const makeClient = (
   sender: Layer.Layer<RecordSender.RecordSender>,
-  options: {
-    readonly filename?: string
-    readonly cacheMaxBytes?: number
-    readonly flushStrategy?: FlushStrategy
-  } = {}
+  options: KinesisClientOptions & { readonly filename?: string } = {}
 ) =>
   Effect.gen(function* () {
-    const cacheMaxBytes = options.cacheMaxBytes ?? 1024 * 1024
-    const resolved = yield* resolveOptions({ flushStrategy: options.flushStrategy ?? FlushNone(), cacheMaxBytes })
+    const { filename = ":memory:", ...clientOptions } = options
+    const resolved = yield* resolveOptions({ flushStrategy: FlushNone(), cacheMaxBytes: 1024 * 1024, ...clientOptions })
     return yield* KinesisClient.makeWith(
       resolved,
-      Layer.merge(RecordStorage.layer({ filename: options.filename ?? ":memory:", cacheMaxBytes }), sender)
+      Layer.merge(RecordStorage.layer({ filename, cacheMaxBytes: resolved.cacheMaxBytes }), sender)
     )
   })
 
@@ -84,12 +94,12 @@ const makeClient = (
  * A client over a cache file in a fresh temp directory, whose sender holds every call open until
  * `gate.release` is opened.
  */
-const makeGatedClient = (flushStrategy?: FlushStrategy) =>
+const makeGatedClient = (options: KinesisClientOptions = {}) =>
   Effect.gen(function* () {
     const filename = path.join(yield* tempDir, "cache.db")
     const gate: Gate = { started: yield* Deferred.make<void>(), release: yield* Deferred.make<void>() }
     const blocked = yield* makeSender(gate)
-    const client = yield* makeClient(blocked.layer, { filename, flushStrategy })
+    const client = yield* makeClient(blocked.layer, { ...options, filename })
     return { filename, gate, blocked, client }
   })
 
@@ -345,7 +355,9 @@ describe("KinesisClient: close", () => {
 
   it.scoped("waits for an automatic flush in progress, which completes and deletes what it sent", () =>
     Effect.gen(function* () {
-      const { filename, gate, blocked, client } = yield* makeGatedClient(FlushInterval({ interval: "1 second" }))
+      const { filename, gate, blocked, client } = yield* makeGatedClient({
+        flushStrategy: FlushInterval({ interval: "1 second" })
+      })
       yield* Effect.forEach(["a", "b"], (text) => client.record(record(text)))
       yield* TestClock.adjust("1 second")
       yield* Deferred.await(gate.started)
@@ -361,7 +373,8 @@ describe("KinesisClient: close", () => {
 
   it.scoped("a multi-stream flush in progress finishes its request in flight and starts no other stream", () =>
     Effect.gen(function* () {
-      const { filename, gate, blocked, client } = yield* makeGatedClient()
+      // One stream at a time: s1's request is the only one in flight when close begins.
+      const { filename, gate, blocked, client } = yield* makeGatedClient({ streamConcurrency: 1 })
       yield* Effect.forEach(["s1", "s2", "s3"], (stream) => client.record(record(`on-${stream}`, stream)))
 
       const flushing = yield* Effect.fork(client.flush())
@@ -439,6 +452,141 @@ describe("KinesisClient: close", () => {
       expect(yield* reopened.clearCache()).toEqual({ recordsCleared: 1 })
     })
   )
+})
+
+describe("KinesisClient: close with a final flush", () => {
+  /** A cache file in a fresh temp directory holding one record in each of `streams`. */
+  const cacheWith = (streams: ReadonlyArray<string>) =>
+    Effect.gen(function* () {
+      const filename = path.join(yield* tempDir, "cache.db")
+      const seeded = yield* makeClient(Layer.succeed(RecordSenderTag, (yield* makeSender()).sender), { filename })
+      yield* Effect.forEach(streams, (stream) => seeded.record(record(`on-${stream}`, stream)))
+      yield* seeded.close()
+      return filename
+    })
+
+  it.scoped("against a slow server: returns by the time limit plus one request, and leaves the rest cached", () =>
+    Effect.gen(function* () {
+      const filename = yield* cacheWith(["s0", "s1", "s2", "s3", "s4"])
+      // Each request takes a second on the Clock; the streams go one at a time.
+      const started = yield* Queue.unbounded<string>()
+      const slow = yield* makeScriptedSender(
+        respondAfter((call) => Effect.zipRight(Queue.offer(started, `s${call}`), Effect.sleep("1 second")))
+      )
+      const client = yield* makeClient(slow.layer, { filename, streamConcurrency: 1 })
+      const start = yield* Clock.currentTimeMillis
+
+      const closing = yield* Effect.fork(client.close({ flushTimeout: "2500 millis" }))
+      expect(yield* Queue.take(started)).toBe("s0")
+      // From the moment close starts, every call is refused; a second close waits for the first.
+      expect(yield* Effect.flip(client.record(record("late")))).toBeInstanceOf(ClientClosedException)
+      expect(yield* Effect.flip(client.flush())).toBeInstanceOf(ClientClosedException)
+      const second = yield* Effect.fork(client.close())
+      yield* TestClock.adjust("1 second")
+      expect(yield* Queue.take(started)).toBe("s1")
+      yield* TestClock.adjust("1 second")
+      expect(yield* Queue.take(started)).toBe("s2")
+      // The time limit passes while s2 is in flight: it finishes, and nothing starts after it.
+      yield* TestClock.adjust("500 millis")
+      expect(Option.isNone(yield* Fiber.poll(closing))).toBe(true)
+      expect(Option.isNone(yield* Fiber.poll(second))).toBe(true)
+      yield* TestClock.adjust("500 millis")
+      yield* Fiber.join(closing)
+      yield* Fiber.join(second)
+
+      expect((yield* Clock.currentTimeMillis) - start).toBe(3000)
+      expect(sentTexts(yield* slow.calls)).toEqual(["on-s0", "on-s1", "on-s2"])
+      expect(yield* Queue.size(started)).toBe(0)
+      const next = yield* makeSender()
+      const reopened = yield* makeClient(next.layer, { filename })
+      expect(yield* reopened.flush()).toEqual(flushData({ recordsFlushed: 2 }))
+      expect(sentTexts(yield* next.calls)).toEqual(["on-s3", "on-s4"])
+    })
+  )
+
+  /** Sizes of the batches sent, by stream. */
+  const batchSizes = (batches: ReadonlyArray<SentBatch>) => {
+    const sizes: Record<string, ReadonlyArray<number>> = {}
+    for (const batch of batches) sizes[batch.stream] = [...(sizes[batch.stream] ?? []), batch.entries.length]
+    return sizes
+  }
+
+  for (const [label, respond, left] of [
+    ["returns once the cache is empty", acceptAll, 0],
+    ["stops after a flush that left a record failed", byStream({ other: rejectWhere(() => true) }), 1]
+  ] as const) {
+    it.scopedLive(`sends each stream's batches until it is empty, drain or not; ${label}`, () =>
+      Effect.gen(function* () {
+        const filename = path.join(yield* tempDir, "cache.db")
+        const sender = yield* makeScriptedSender(respond)
+        const client = yield* makeClient(sender.layer, { filename, cacheMaxBytes: 10 * 1024 * 1024 })
+        const texts = Array.from({ length: 1100 }, (_, i) => `r${i}`)
+        yield* Effect.forEach(texts, (text) => client.record(record(text, "big")))
+        yield* client.record(record("small", "other"))
+
+        yield* client.close({ flushTimeout: "1 hour" }).pipe(
+          Effect.timeoutFail({
+            duration: "20 seconds",
+            onTimeout: () => new Error("close waited for its time limit")
+          })
+        )
+
+        expect(batchSizes(yield* sender.calls)).toEqual({ big: [500, 500, 100], other: [1] })
+        const reopened = yield* reopen(filename)
+        expect(yield* reopened.clearCache()).toEqual({ recordsCleared: left })
+      })
+    )
+  }
+
+  it.scopedLive("stops at the first flush that gets no response, and leaves what it did not deliver", () =>
+    Effect.gen(function* () {
+      const filename = yield* cacheWith(["a", "b", "c"])
+      const silent = yield* makeScriptedSender(
+        byStream({ b: () => Effect.fail(connectionRefused()), c: () => Effect.fail(connectionRefused()) })
+      )
+      const client = yield* makeClient(silent.layer, { filename })
+
+      yield* client
+        .close({ flushTimeout: "1 hour" })
+        .pipe(
+          Effect.timeoutFail({ duration: "20 seconds", onTimeout: () => new Error("close went on after no response") })
+        )
+
+      expect((yield* silent.calls).map((batch) => batch.stream)).toEqual(["a", "b", "c"])
+      const reopened = yield* reopen(filename)
+      expect(yield* reopened.clearCache()).toEqual({ recordsCleared: 2 })
+    })
+  )
+
+  const withoutFinalFlush: ReadonlyArray<readonly [string, KinesisClient.CloseOptions | undefined, boolean]> = [
+    ["close()", undefined, false],
+    ["close({})", {}, false],
+    ["close({ flushTimeout: 0 })", { flushTimeout: 0 }, true],
+    ['close({ flushTimeout: "-1 seconds" })', { flushTimeout: "-1 seconds" as Duration.DurationInput }, true]
+  ]
+  for (const [label, options, warns] of withoutFinalFlush) {
+    it.scoped(`${label} sends nothing and leaves the cache as it was${warns ? ", with a warning" : ""}`, () =>
+      Effect.gen(function* () {
+        const filename = yield* cacheWith(["a", "b"])
+        const sender = yield* makeSender()
+        const client = yield* makeClient(sender.layer, { filename })
+        const logs = yield* captureLogs
+
+        yield* client.close(options).pipe(Effect.provide(logs.layer))
+
+        expect(yield* client.isClosed).toBe(true)
+        expect(yield* sender.calls).toEqual([])
+        const warnings = (yield* logs.lines).filter((line) => line.level === "WARN")
+        expect(warnings.map((line) => line.message)).toEqual(
+          warns
+            ? [expect.stringMatching(/flushTimeout must be a duration longer than zero.*without a final flush/)]
+            : []
+        )
+        const reopened = yield* reopen(filename)
+        expect(yield* reopened.clearCache()).toEqual({ recordsCleared: 2 })
+      })
+    )
+  }
 })
 
 describe("KinesisClient: one owner per cache file", () => {

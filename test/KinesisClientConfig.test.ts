@@ -1,14 +1,16 @@
 import * as os from "node:os"
 import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { ConfigProvider, Duration, Effect, LogLevel } from "effect"
+import { ConfigProvider, Duration, Effect, LogLevel, Option } from "effect"
 import { KinesisValidationException } from "../src/Errors.js"
 import { FlushInterval, FlushNone, type FlushStrategy } from "../src/FlushStrategy.js"
 import {
   defaultCacheMaxBytes,
   defaultMaxRetries,
+  defaultStreamConcurrency,
   type KinesisClientOptions,
   resolveCacheFile,
+  resolveCloseOptions,
   resolveOptions,
   resolveRegion
 } from "../src/KinesisClientConfig.js"
@@ -173,12 +175,75 @@ describe("KinesisClientConfig.resolveOptions", () => {
     )
   }
 
+  it.effect("drain defaults to false and keeps true or false", () =>
+    Effect.gen(function* () {
+      expect((yield* resolveOptions({})).drain).toBe(false)
+      expect((yield* resolveOptions({ drain: true })).drain).toBe(true)
+      expect((yield* resolveOptions({ drain: false })).drain).toBe(false)
+    })
+  )
+
+  for (const drain of ["true", 1, 0, null]) {
+    it.effect(`refuses drain ${JSON.stringify(drain)}`, () =>
+      Effect.gen(function* () {
+        const error = yield* refused({ drain: drain as unknown as boolean })
+        expect(error.message).toMatch(/drain/)
+      })
+    )
+  }
+
+  it.effect("streamConcurrency defaults to 4 and keeps any positive integer, 1 included", () =>
+    Effect.gen(function* () {
+      expect((yield* resolveOptions({})).streamConcurrency).toBe(4)
+      expect(defaultStreamConcurrency).toBe(4)
+      expect((yield* resolveOptions({ streamConcurrency: 1 })).streamConcurrency).toBe(1)
+      expect((yield* resolveOptions({ streamConcurrency: 64 })).streamConcurrency).toBe(64)
+    })
+  )
+
+  for (const streamConcurrency of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, "2", null]) {
+    it.effect(`refuses streamConcurrency ${String(streamConcurrency)}`, () =>
+      Effect.gen(function* () {
+        const error = yield* refused({ streamConcurrency: streamConcurrency as unknown as number })
+        expect(error.message).toMatch(/streamConcurrency/)
+      })
+    )
+  }
+
   const badTimeouts: ReadonlyArray<Duration.DurationInput> = [0, "0 seconds", -5, "never" as Duration.DurationInput]
   for (const requestTimeout of badTimeouts) {
     it.effect(`refuses requestTimeout ${String(requestTimeout)}`, () =>
       Effect.gen(function* () {
         const error = yield* refused({ requestTimeout })
         expect(error.message).toMatch(/requestTimeout/)
+      })
+    )
+  }
+})
+
+describe("KinesisClientConfig.resolveCloseOptions", () => {
+  it.effect("no options or no flushTimeout: no final flush", () =>
+    Effect.gen(function* () {
+      expect(yield* resolveCloseOptions(undefined)).toEqual(Option.none())
+      expect(yield* resolveCloseOptions({})).toEqual(Option.none())
+    })
+  )
+
+  it.effect("takes any duration longer than zero, 1 millisecond and infinity included", () =>
+    Effect.gen(function* () {
+      expect(yield* resolveCloseOptions({ flushTimeout: 1 })).toEqual(Option.some(Duration.millis(1)))
+      expect(yield* resolveCloseOptions({ flushTimeout: "10 seconds" })).toEqual(Option.some(Duration.seconds(10)))
+      expect(yield* resolveCloseOptions({ flushTimeout: Duration.infinity })).toEqual(Option.some(Duration.infinity))
+    })
+  )
+
+  const badFlushTimeouts: ReadonlyArray<unknown> = [0, "0 seconds", -1, "soon", null, true]
+  for (const flushTimeout of badFlushTimeouts) {
+    it.effect(`refuses flushTimeout ${String(flushTimeout)}`, () =>
+      Effect.gen(function* () {
+        const error = yield* Effect.flip(resolveCloseOptions({ flushTimeout: flushTimeout as Duration.DurationInput }))
+        expect(error).toBeInstanceOf(KinesisValidationException)
+        expect(error.message).toMatch(/flushTimeout/)
       })
     )
   }

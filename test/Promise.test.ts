@@ -267,3 +267,63 @@ describe("AmplifyKinesisClient", () => {
     expect(await readTexts(stream)).toEqual(["pk-offline:offline"])
   })
 })
+
+describe("AmplifyKinesisClient: drain, streamConcurrency and close({ flushTimeout })", () => {
+  const texts = (prefix: string, count: number) => Array.from({ length: count }, (_, i) => `${prefix}${i}`)
+  const recordAll = async (client: AmplifyKinesisClient, stream: string, all: ReadonlyArray<string>) => {
+    for (const text of all) expect((await client.record(input(stream, text)))._tag).toBe("Ok")
+  }
+  const expected = (all: ReadonlyArray<string>) => all.map((text) => `pk-${text}:${text}`).sort()
+
+  it("create refuses a bad drain or streamConcurrency with KinesisValidationException", async () => {
+    const dir = tempDir()
+    for (const streamConcurrency of [0, -1, 1.5]) {
+      await expectCreateRefused(configFor(dir, { streamConcurrency }), KinesisValidationException)
+    }
+    await expectCreateRefused(configFor(dir, { drain: "yes" as unknown as boolean }), KinesisValidationException)
+    const client = await create(configFor(dir, { drain: true, streamConcurrency: 1 }))
+    expect(client.isClosed).toBe(false)
+  })
+
+  it("with drain, one flush delivers every batch of every stream", async () => {
+    const [big, small] = [await newStream(), await newStream()]
+    const client = await create(configFor(tempDir(), { drain: true, streamConcurrency: 2 }))
+    await recordAll(client, big, texts("big", 1100))
+    await recordAll(client, small, texts("small", 2))
+
+    expect(await client.flush()).toEqual({ _tag: "Ok", value: flushData({ recordsFlushed: 1102 }) })
+    expect(await readTexts(big)).toEqual(expected(texts("big", 1100)))
+    expect(await readTexts(small)).toEqual(expected(texts("small", 2)))
+  })
+
+  it("close({ flushTimeout }) delivers what is cached before closing; the next client finds the cache empty", async () => {
+    const [big, small] = [await newStream(), await newStream()]
+    const dir = tempDir()
+    const client = await create(configFor(dir))
+    await recordAll(client, big, texts("big", 700))
+    await recordAll(client, small, texts("small", 2))
+
+    await client.close({ flushTimeout: "30 seconds" })
+
+    expect(client.isClosed).toBe(true)
+    expectError(await client.flush(), ClientClosedException)
+    expect(await readTexts(big)).toEqual(expected(texts("big", 700)))
+    expect(await readTexts(small)).toEqual(expected(texts("small", 2)))
+    const next = await create(configFor(dir))
+    expect(await next.cacheStatus()).toMatchObject({ _tag: "Ok", value: { records: 0 } })
+  })
+
+  it("close({ flushTimeout: 0 }) closes without a final flush; the records stay for the next client", async () => {
+    const stream = await newStream()
+    const dir = tempDir()
+    const client = await create(configFor(dir, { logLevel: "None" }))
+    await recordAll(client, stream, ["kept"])
+
+    await client.close({ flushTimeout: 0 })
+
+    expect(client.isClosed).toBe(true)
+    expect(await readTexts(stream)).toEqual([])
+    const next = await create(configFor(dir))
+    expect(await next.cacheStatus()).toMatchObject({ _tag: "Ok", value: { records: 1 } })
+  })
+})

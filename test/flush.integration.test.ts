@@ -272,7 +272,7 @@ describe("flush with credentials that never resolve", () => {
 
       expect(error).toBeInstanceOf(KinesisUnknownException)
       expect(yield* retryCounts(storage, "stuck-credentials")).toEqual([["c0", 0]])
-      yield* engine.shutdown.pipe(Effect.timeout("1 second"))
+      yield* engine.shutdown().pipe(Effect.timeout("1 second"))
       expect(yield* engine.flush).toEqual(inProgress)
     })
   )

@@ -417,7 +417,8 @@ describe("a delivered batch whose delete fails", () => {
           ? Effect.fail(resourceNotFound(stream))
           : Effect.succeed(entries.map(() => ({ _tag: "Accepted" as const })))
       )
-      const engine = yield* makeEngine(storage, sender, 5)
+      // One stream at a time: the storage error stops the flush before "fault" is sent.
+      const engine = yield* makeEngine(storage, sender, 5, { streamConcurrency: 1 })
 
       const error = yield* Effect.flip(engine.flush)
       expect(error).toBeInstanceOf(KinesisStorageException)

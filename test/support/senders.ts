@@ -9,6 +9,7 @@
 import { Duration, Effect, HashMap, Layer, Logger, type LogLevel, type Scope } from "effect"
 import type { KinesisStorageException } from "../../src/Errors.js"
 import * as FlushEngine from "../../src/FlushEngine.js"
+import { defaultStreamConcurrency } from "../../src/KinesisClientConfig.js"
 import { validate } from "../../src/RecordInput.js"
 import { RecordSender, ServiceError } from "../../src/RecordSender.js"
 import * as RecordStorage from "../../src/RecordStorage.js"
@@ -47,6 +48,16 @@ export const makeScriptedSender = (
     calls: kinesis.requests
   }))
 
+/** Answers each stream with its own responder; streams without one are accepted. */
+export const byStream =
+  (responders: Readonly<Record<string, MemoryKinesis.Responder>>): MemoryKinesis.Responder =>
+  (stream, entries, call) =>
+    (responders[stream] ?? MemoryKinesis.acceptAll)(stream, entries, call)
+
+/** The partition keys of a batch, in the order sent. */
+export const keysOf = (batch: MemoryKinesis.SentBatch): ReadonlyArray<string> =>
+  batch.entries.map((entry) => entry.partitionKey)
+
 /** Refuses every request as a whole with the error `name` and HTTP `status`. */
 export const refusedWith =
   (name: string, status: number): MemoryKinesis.Responder =>
@@ -59,17 +70,23 @@ export const memoryStorage = (
 ): Effect.Effect<RecordStorage.RecordStorage, KinesisStorageException, Scope.Scope> =>
   RecordStorage.make({ filename: ":memory:", cacheMaxBytes })
 
-/** Builds the engine over the given storage and sender. */
+/**
+ * Builds the engine over the given storage and sender; the options not given take the client's
+ * defaults (`countThrottling: true`, `drain: false`, `streamConcurrency: 4`).
+ */
 export const makeEngine = (
   storage: RecordStorage.RecordStorage,
   sender: RecordSender,
   maxRetries: number,
-  countThrottling = true
+  options: Partial<Omit<FlushEngine.FlushEngineOptions, "maxRetries">> = {}
 ): Effect.Effect<FlushEngine.FlushEngine> =>
-  FlushEngine.make({ maxRetries, countThrottling }).pipe(
-    Effect.provideService(RecordStorage.RecordStorage, storage),
-    Effect.provideService(RecordSender, sender)
-  )
+  FlushEngine.make({
+    maxRetries,
+    countThrottling: true,
+    drain: false,
+    streamConcurrency: defaultStreamConcurrency,
+    ...options
+  }).pipe(Effect.provideService(RecordStorage.RecordStorage, storage), Effect.provideService(RecordSender, sender))
 
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
