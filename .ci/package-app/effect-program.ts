@@ -45,6 +45,9 @@ const program = Effect.gen(function* () {
       yield* client.record({ data: new TextEncoder().encode("two"), partitionKey: "p", streamName: "effect-app" })
       const { recordsFlushed } = yield* client.flush()
       check(recordsFlushed === 1, `layerFromEnv client flushed ${recordsFlushed}`)
+      const { records } = yield* client.cacheStatus()
+      check(records === 0, `layerFromEnv client still caches ${records} records`)
+      yield* client.close({ flushTimeout: "1 second" })
     })
   ).pipe(
     Effect.withConfigProvider(

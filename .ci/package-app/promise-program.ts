@@ -19,8 +19,17 @@ const recorded = await client.record({
 if (recorded._tag === "Error") throw recorded.error
 // A stream the server does not have: the client logs a warning (to stderr).
 await client.record({ data: new TextEncoder().encode("lost"), partitionKey: "p", streamName: "no-such-stream" })
+const status = await client.cacheStatus()
+if (status._tag === "Error" || status.value.records !== 2) throw new Error(`cacheStatus: ${JSON.stringify(status)}`)
 const flushed = await client.flush()
-if (flushed._tag === "Error" || flushed.value.recordsFlushed !== 1) throw new Error(`flush: ${JSON.stringify(flushed)}`)
+if (
+  flushed._tag === "Error" ||
+  flushed.value.recordsFlushed !== 1 ||
+  flushed.value.recordsFailed !== 1 ||
+  flushed.value.recordsRemaining !== 1
+) {
+  throw new Error(`flush: ${JSON.stringify(flushed)}`)
+}
 const read = await local.readStream("promise-app")
 if (read.length !== 1) throw new Error(`stream holds ${read.length} records`)
 await local.dispose()
