@@ -39,8 +39,11 @@ export const FlushInterval = Data.tagged<FlushInterval>("FlushInterval")
 /** Manual flushes only. */
 export const FlushNone = (): FlushStrategy => Data.tagged<FlushNone>("FlushNone")()
 
+/** The default flush interval: 30 seconds. */
+export const defaultInterval: Duration.DurationInput = "30 seconds"
+
 /** The default strategy: a flush every 30 seconds. */
-export const defaultStrategy: FlushStrategy = FlushInterval({ interval: "30 seconds" })
+export const defaultStrategy: FlushStrategy = FlushInterval({ interval: defaultInterval })
 
 /** The default longest wait after trouble: 5 minutes. */
 export const defaultMaxBackoff: Duration.DurationInput = "5 minutes"

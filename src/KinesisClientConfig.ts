@@ -10,7 +10,14 @@ import * as Effect from "effect/Effect"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import { KinesisValidationException } from "./Errors.js"
-import { defaultMaxBackoff, defaultStrategy, FlushInterval, FlushNone, type FlushStrategy } from "./FlushStrategy.js"
+import {
+  defaultInterval,
+  defaultMaxBackoff,
+  defaultStrategy,
+  FlushInterval,
+  FlushNone,
+  type FlushStrategy
+} from "./FlushStrategy.js"
 import { http1Handler } from "./internal/http1Handler.js"
 import { cacheFilename, defaultStoragePath } from "./RecordStorage.js"
 
@@ -247,6 +254,19 @@ const optionalString = (name: string): Config.Config<string | undefined> =>
 const optionalInteger = (name: string): Config.Config<number | undefined> =>
   Config.integer(name).pipe(Config.option, Config.map(Option.getOrUndefined))
 
+const optionalBoolean = (name: string): Config.Config<boolean | undefined> =>
+  Config.boolean(name).pipe(Config.option, Config.map(Option.getOrUndefined))
+
+/** The flush strategy the variables ask for: an interval (default 30 seconds) with its backoff cap, `none`, or the default. */
+const strategyFromEnv = (interval: string | undefined, maxBackoff: string | undefined): FlushStrategy | undefined => {
+  if (interval?.toLowerCase() === "none") return FlushNone()
+  if (interval === undefined && maxBackoff === undefined) return undefined
+  const fields = { interval: (interval ?? defaultInterval) as Duration.DurationInput }
+  return FlushInterval(
+    maxBackoff === undefined ? fields : { ...fields, maxBackoff: maxBackoff as Duration.DurationInput }
+  )
+}
+
 const withoutUndefined = <A extends object>(value: A): A =>
   Object.fromEntries(Object.entries(value).filter(([, field]) => field !== undefined)) as A
 
@@ -259,35 +279,39 @@ const withoutUndefined = <A extends object>(value: A): A =>
  * | `AWS_ENDPOINT_URL_KINESIS`, then `AWS_ENDPOINT_URL` | `kinesisClientConfig.endpoint`, with an HTTP/1.1 request handler |
  * | `EFFECT_KINESIS_STORAGE_PATH` | `storagePath` |
  * | `EFFECT_KINESIS_FLUSH_INTERVAL` | `flushStrategy`: a duration such as `30 seconds`, or `none` for `FlushNone()` |
+ * | `EFFECT_KINESIS_MAX_BACKOFF` | the flush interval's `maxBackoff`, a duration (the interval stays 30 seconds unless set above) |
  * | `EFFECT_KINESIS_CACHE_MAX_BYTES` | `options.cacheMaxBytes` (an integer) |
  * | `EFFECT_KINESIS_MAX_RETRIES` | `options.maxRetries` (an integer) |
  * | `EFFECT_KINESIS_REQUEST_TIMEOUT` | `options.requestTimeout`, a duration such as `10 seconds` |
+ * | `EFFECT_KINESIS_COUNT_THROTTLING` | `options.countThrottling` (`true` or `false`) |
+ * | `EFFECT_KINESIS_DRAIN` | `options.drain` (`true` or `false`) |
+ * | `EFFECT_KINESIS_STREAM_CONCURRENCY` | `options.streamConcurrency` (an integer) |
  * | `EFFECT_KINESIS_LOG_LEVEL` | `options.logLevel` |
  *
  * Unset or empty variables leave the default. Credentials come from the AWS SDK's own chain
  * (`AWS_ACCESS_KEY_ID`, `AWS_PROFILE`, ...). An endpoint from the environment gets an HTTP/1.1
  * handler because local Kinesis servers (kinesalite) speak only HTTP/1.1; AWS takes it as well.
- * A malformed integer fails with a `ConfigError`; other bad values with `KinesisValidationException`
- * when the client is made.
+ * A malformed integer or flag fails with a `ConfigError`; other bad values with
+ * `KinesisValidationException` when the client is made. `EFFECT_KINESIS_MAX_BACKOFF` with a flush
+ * interval of `none` is ignored: there is no automatic flush to back off.
  */
 export const fromEnv: Config.Config<KinesisClientConfig> = Config.all({
   kinesisEndpoint: optionalString("AWS_ENDPOINT_URL_KINESIS"),
   endpoint: optionalString("AWS_ENDPOINT_URL"),
   storagePath: optionalString("EFFECT_KINESIS_STORAGE_PATH"),
   flushInterval: optionalString("EFFECT_KINESIS_FLUSH_INTERVAL"),
+  maxBackoff: optionalString("EFFECT_KINESIS_MAX_BACKOFF"),
   cacheMaxBytes: optionalInteger("EFFECT_KINESIS_CACHE_MAX_BYTES"),
   maxRetries: optionalInteger("EFFECT_KINESIS_MAX_RETRIES"),
   requestTimeout: optionalString("EFFECT_KINESIS_REQUEST_TIMEOUT"),
+  countThrottling: optionalBoolean("EFFECT_KINESIS_COUNT_THROTTLING"),
+  drain: optionalBoolean("EFFECT_KINESIS_DRAIN"),
+  streamConcurrency: optionalInteger("EFFECT_KINESIS_STREAM_CONCURRENCY"),
   logLevel: optionalString("EFFECT_KINESIS_LOG_LEVEL")
 }).pipe(
   Config.map((env): KinesisClientConfig => {
     const endpoint = env.kinesisEndpoint ?? env.endpoint
-    const flushStrategy =
-      env.flushInterval === undefined
-        ? undefined
-        : env.flushInterval.toLowerCase() === "none"
-          ? FlushNone()
-          : FlushInterval({ interval: env.flushInterval as Duration.DurationInput })
+    const flushStrategy = strategyFromEnv(env.flushInterval, env.maxBackoff)
     return withoutUndefined({
       storagePath: env.storagePath,
       options: withoutUndefined({
@@ -295,6 +319,9 @@ export const fromEnv: Config.Config<KinesisClientConfig> = Config.all({
         cacheMaxBytes: env.cacheMaxBytes,
         maxRetries: env.maxRetries,
         requestTimeout: env.requestTimeout as Duration.DurationInput | undefined,
+        countThrottling: env.countThrottling,
+        drain: env.drain,
+        streamConcurrency: env.streamConcurrency,
         logLevel: env.logLevel as ClientLogLevel | undefined
       }),
       kinesisClientConfig: endpoint === undefined ? undefined : { endpoint, requestHandler: http1Handler() }

@@ -41,6 +41,54 @@ describe("KinesisClientConfig.fromEnv", () => {
     })
   )
 
+  it.effect("reads the delivery options: backoff cap, countThrottling, drain, streamConcurrency", () =>
+    Effect.gen(function* () {
+      const config = yield* KinesisClientConfig.fromEnv.pipe(
+        withEnv({
+          EFFECT_KINESIS_FLUSH_INTERVAL: "10 seconds",
+          EFFECT_KINESIS_MAX_BACKOFF: "2 minutes",
+          EFFECT_KINESIS_COUNT_THROTTLING: "false",
+          EFFECT_KINESIS_DRAIN: "true",
+          EFFECT_KINESIS_STREAM_CONCURRENCY: "8"
+        })
+      )
+      const options = yield* resolveOptions(config.options)
+      expect(options.flushStrategy).toMatchObject({
+        _tag: "FlushInterval",
+        interval: "10 seconds",
+        maxBackoff: "2 minutes"
+      })
+      expect(options.countThrottling).toBe(false)
+      expect(options.drain).toBe(true)
+      expect(options.streamConcurrency).toBe(8)
+    })
+  )
+
+  it.effect("a backoff cap alone keeps the default interval; with no automatic flush it is ignored", () =>
+    Effect.gen(function* () {
+      const alone = yield* KinesisClientConfig.fromEnv.pipe(withEnv({ EFFECT_KINESIS_MAX_BACKOFF: "1 minute" }))
+      expect(alone.options?.flushStrategy).toMatchObject({
+        _tag: "FlushInterval",
+        interval: "30 seconds",
+        maxBackoff: "1 minute"
+      })
+      const none = yield* KinesisClientConfig.fromEnv.pipe(
+        withEnv({ EFFECT_KINESIS_FLUSH_INTERVAL: "none", EFFECT_KINESIS_MAX_BACKOFF: "1 minute" })
+      )
+      expect(none.options?.flushStrategy?._tag).toBe("FlushNone")
+    })
+  )
+
+  it.effect("a flag that is not a boolean is a ConfigError; a bad concurrency fails when the client is made", () =>
+    Effect.gen(function* () {
+      const flag = yield* Effect.flip(KinesisClientConfig.fromEnv.pipe(withEnv({ EFFECT_KINESIS_DRAIN: "maybe" })))
+      expect(ConfigError.isConfigError(flag)).toBe(true)
+      const config = yield* KinesisClientConfig.fromEnv.pipe(withEnv({ EFFECT_KINESIS_STREAM_CONCURRENCY: "0" }))
+      const error = yield* Effect.flip(resolveOptions(config.options))
+      expect(error).toBeInstanceOf(KinesisValidationException)
+    })
+  )
+
   it.effect("with nothing set, everything keeps its default; AWS_ENDPOINT_URL is the fallback endpoint", () =>
     Effect.gen(function* () {
       expect(yield* KinesisClientConfig.fromEnv.pipe(withEnv({}))).toEqual({ options: {} })
