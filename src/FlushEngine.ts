@@ -6,7 +6,9 @@
  * batch, or with `drain` the next batch while the previous one was accepted whole, until the stream is
  * empty. Accepted records are deleted; each rejected record is charged one failed attempt and
  * dropped once it reaches `1 + maxRetries`. A request-level error that the service answered charges
- * every record of the batch and the stream's share ends there. No response at all ends the flush,
+ * every record of the batch and the stream's share ends there, except a refusal for the batch's content
+ * (`ValidationException`, `InvalidArgumentException`): the batch is then sent in halves, split again
+ * while refused so, until only the records at fault, each alone, are charged. No response at all ends the flush,
  * once the requests in flight have settled, with `KinesisUnknownException` and charges nothing; a
  * storage error ends it the same way with `KinesisStorageException`. With `countThrottling: false`
  * the transient outcomes (throttling, `InternalFailure`, 5xx) charge nothing either. Each flush says
@@ -27,7 +29,7 @@ import * as Option from "effect/Option"
 import { type KinesisStorageException, KinesisUnknownException } from "./Errors.js"
 import * as BatchOutcome from "./internal/batchOutcome.js"
 import * as StreamOrder from "./internal/streamOrder.js"
-import { type EntryResult, type NoResponse, RecordSender, ServiceError } from "./RecordSender.js"
+import { type EntryResult, isContentRefusal, type NoResponse, RecordSender, ServiceError } from "./RecordSender.js"
 import {
   type BatchLimits,
   type DroppedRecords,
@@ -112,6 +114,15 @@ export const recordsThrottled = Metric.counter("effect_kinesis_records_throttled
   incremental: true
 })
 
+/**
+ * Requests refused as a whole for their content (`ValidationException`, `InvalidArgumentException`) and
+ * split in two halves to find the records at fault, tagged with `stream`.
+ */
+export const batchesSplit = Metric.counter("effect_kinesis_batches_split", {
+  description: "Requests refused for their content and split in two halves",
+  incremental: true
+})
+
 const countFor = (counter: Metric.Metric.Counter<number>, stream: string, amount: number) =>
   amount === 0 ? Effect.void : Metric.incrementBy(Metric.tagged(counter, "stream", stream), amount)
 
@@ -160,6 +171,9 @@ export interface FlushEngineOptions {
   /** How many streams a flush sends to at once. */
   readonly streamConcurrency: number
 }
+
+/** `restore` of `Effect.uninterruptibleMask`: what it wraps can be interrupted. */
+type Restore = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
 
 /** What the span of a `PutRecords` request records as its outcome. */
 const outcomeOf = (response: Either.Either<ReadonlyArray<EntryResult>, ServiceError | NoResponse>): string =>
@@ -217,36 +231,70 @@ export const make = (options: FlushEngineOptions) =>
         Effect.withSpan("FlushEngine.putRecords", { attributes: { stream, records: records.length } })
       )
 
-    /** One batch of a stream: its oldest records sent once, and the cache brought up to date with the answer. */
+    /** Set by `shutdown` (with a final flush, at its time limit): a flush in progress starts no further request. */
+    let stopping = false
+    let shutdownBegun = false
+
+    /**
+     * Sends records of a stream in one request, in a span of its own, and brings the cache up to date
+     * with the answer. Only the wait for the answer can be interrupted (which aborts the request): once
+     * an answer is in, the cache is brought up to date with it. A request of more than one record
+     * refused as a whole for its content is not charged but split.
+     */
+    const sendPart = (
+      stream: string,
+      records: ReadonlyArray<StoredRecord>,
+      restore: Restore
+    ): Effect.Effect<Tally, KinesisStorageException | KinesisUnknownException> =>
+      Effect.gen(function* () {
+        const response = yield* restore(putRecords(stream, records))
+        if (response._tag === "Right") {
+          const rejected = response.right.filter((result) => result._tag !== "Accepted").length
+          if (rejected > 0) yield* Effect.logDebug(`Kinesis rejected ${rejected} of ${records.length} records`)
+          return yield* settle(stream, BatchOutcome.fromResults(records, response.right, options.countThrottling))
+        }
+        const error = response.left
+        if (error._tag === "NoResponse") {
+          return yield* new KinesisUnknownException({
+            message: error.message,
+            recoverySuggestion: "Check the network and credentials; the records stay cached for the next flush.",
+            cause: error.cause
+          })
+        }
+        if (isContentRefusal(error) && records.length > 1) return yield* splitPart(stream, records, error, restore)
+        yield* Effect.logWarning(`PutRecords failed: ${error.name} (HTTP ${error.status}): ${error.message}`)
+        return yield* settle(stream, BatchOutcome.fromError(records, error, options.countThrottling))
+      })
+
+    /**
+     * Sends the two halves of records refused as a whole for their content, oldest first, each split
+     * again while refused so: only a record refused on its own is charged. Each half is a contiguous id
+     * range of the batch, settled on its own. Once `stopping` is set, no further half is sent (what is
+     * left stays cached, uncharged).
+     */
+    const splitPart = (stream: string, records: ReadonlyArray<StoredRecord>, error: ServiceError, restore: Restore) =>
+      Effect.gen(function* () {
+        yield* Effect.logDebug(`PutRecords refused ${records.length} records with ${error.name}: sending two halves`)
+        yield* countFor(batchesSplit, stream, 1)
+        const half = Math.ceil(records.length / 2)
+        let tally = noTally
+        for (const part of [records.slice(0, half), records.slice(half)]) {
+          if (stopping) break
+          tally = addTally(tally, yield* sendPart(stream, part, restore))
+        }
+        return tally
+      })
+
+    /** One batch of a stream: its oldest records sent (split if refused for their content), and the cache brought up to date. */
     const flushBatch = (stream: string): Effect.Effect<Tally, KinesisStorageException | KinesisUnknownException> =>
       Effect.uninterruptibleMask((restore) =>
         Effect.gen(function* () {
           const records = yield* storage.batch(stream, batchLimits)
           if (records.length === 0) return noTally
-          // Only the wait for the answer can be interrupted (which aborts the request): once an
-          // answer is in, the cache is brought up to date with it.
-          const response = yield* restore(putRecords(stream, records))
-          if (response._tag === "Right") {
-            const rejected = response.right.filter((result) => result._tag !== "Accepted").length
-            if (rejected > 0) yield* Effect.logDebug(`Kinesis rejected ${rejected} of ${records.length} records`)
-            return yield* settle(stream, BatchOutcome.fromResults(records, response.right, options.countThrottling))
-          }
-          const error = response.left
-          if (error._tag === "NoResponse") {
-            return yield* new KinesisUnknownException({
-              message: error.message,
-              recoverySuggestion: "Check the network and credentials; the records stay cached for the next flush.",
-              cause: error.cause
-            })
-          }
-          yield* Effect.logWarning(`PutRecords failed: ${error.name} (HTTP ${error.status}): ${error.message}`)
-          return yield* settle(stream, BatchOutcome.fromError(records, error, options.countThrottling))
+          return yield* sendPart(stream, records, restore)
         }).pipe(Effect.annotateLogs({ stream }))
       )
 
-    /** Set by `shutdown` (with a final flush, at its time limit): a flush in progress starts no further batch. */
-    let stopping = false
-    let shutdownBegun = false
     const stopped = yield* Effect.makeLatch(false)
     const order = StreamOrder.make()
 
