@@ -13,12 +13,14 @@
  * storage error ends it the same way with `KinesisStorageException`. With `countThrottling: false`
  * the transient outcomes (throttling, `InternalFailure`, 5xx) charge nothing either. Each flush says
  * what it delivered, failed, dropped and left in the cache, and tells the scheduler whether it met
- * trouble.
+ * trouble. With `recordTtl`, a flush first deletes the records cached longer than that, unsent.
  *
  * @since 0.1.0
  */
+
+import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
-import type * as Duration from "effect/Duration"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
@@ -44,7 +46,7 @@ export interface FlushData {
   readonly recordsFlushed: number
   /** Records sent in this flush and not accepted: kept for a retry, or dropped. */
   readonly recordsFailed: number
-  /** Records this flush deleted undelivered: their retries were used up. */
+  /** Records this flush deleted undelivered: their retries were used up, or they were older than `recordTtl`. */
   readonly recordsDropped: number
   /** Records in the cache when this flush ended, all streams. */
   readonly recordsRemaining: number
@@ -102,6 +104,12 @@ export const failedAttempts = Metric.counter("effect_kinesis_failed_attempts", {
 /** Records dropped after `1 + maxRetries` failed attempts, tagged with `stream`. */
 export const recordsDropped = Metric.counter("effect_kinesis_records_dropped", {
   description: "Records dropped after their last allowed attempt",
+  incremental: true
+})
+
+/** Records deleted unsent because they were cached longer than `recordTtl`, tagged with `stream`. */
+export const recordsExpired = Metric.counter("effect_kinesis_records_expired", {
+  description: "Records deleted unsent after recordTtl",
   incremental: true
 })
 
@@ -170,6 +178,8 @@ export interface FlushEngineOptions {
   readonly drain: boolean
   /** How many streams a flush sends to at once. */
   readonly streamConcurrency: number
+  /** How long a record may stay cached: older ones are deleted unsent by the next flush. None: no limit. */
+  readonly recordTtl?: Duration.Duration | undefined
 }
 
 /** `restore` of `Effect.uninterruptibleMask`: what it wraps can be interrupted. */
@@ -190,18 +200,29 @@ export const make = (options: FlushEngineOptions) =>
     const lock = yield* Effect.makeSemaphore(1)
     const maxAttempts = 1 + options.maxRetries
 
-    const reportDropped = (dropped: DroppedRecords) =>
+    /** A warning per stream (`why` the records went, never their data), and `counter` counts them. */
+    const reportDropped = (dropped: DroppedRecords, why: string, counter: Metric.Metric.Counter<number>) =>
       Effect.forEach(
         dropped.byStream,
         ([stream, count]) =>
-          Effect.logWarning(
-            `Dropped ${count} ${count === 1 ? "record" : "records"} of stream ${stream} after ${maxAttempts} failed ${maxAttempts === 1 ? "attempt" : "attempts"}`
-          ).pipe(
+          Effect.logWarning(`Dropped ${count} ${count === 1 ? "record" : "records"} of stream ${stream} ${why}`).pipe(
             Effect.annotateLogs({ stream, dropped: count }),
-            Effect.zipRight(countFor(recordsDropped, stream, count))
+            Effect.zipRight(countFor(counter, stream, count))
           ),
         { discard: true }
       )
+    const spentAttempts = `after ${maxAttempts} failed ${maxAttempts === 1 ? "attempt" : "attempts"}`
+
+    /** Deletes the records cached longer than `recordTtl` (none without it); gives how many. */
+    const expire = (recordTtl: Duration.Duration | undefined) =>
+      recordTtl === undefined
+        ? Effect.succeed(0)
+        : Effect.gen(function* () {
+            const now = yield* Clock.currentTimeMillis
+            const expired = yield* storage.expire(now - Duration.toMillis(recordTtl))
+            yield* reportDropped(expired, `cached longer than ${Duration.format(recordTtl)}`, recordsExpired)
+            return expired.count
+          })
 
     /** Applies the outcome of a batch to the cache and the metrics; returns what it adds to the flush. */
     const settle = (stream: string, outcome: BatchOutcome.BatchOutcome) =>
@@ -210,7 +231,7 @@ export const make = (options: FlushEngineOptions) =>
         yield* countFor(recordsDelivered, stream, outcome.accepted)
         yield* countFor(failedAttempts, stream, outcome.charged)
         yield* countFor(recordsThrottled, stream, outcome.throttled)
-        yield* reportDropped(dropped)
+        yield* reportDropped(dropped, spentAttempts, recordsDropped)
         return { flushed: outcome.accepted, failed: outcome.failed, dropped: dropped.count, troubled: outcome.troubled }
       })
 
@@ -331,6 +352,7 @@ export const make = (options: FlushEngineOptions) =>
           )
 
         const steps = Effect.gen(function* () {
+          tally = addTally(tally, { ...noTally, dropped: yield* expire(options.recordTtl) })
           const streams = order.sort(yield* storage.streams)
           yield* Effect.forEach(streams, flushStream, { concurrency: options.streamConcurrency, discard: true })
           if (failure) return yield* Effect.fail(failure)
