@@ -6,17 +6,21 @@
  * batch, or with `drain` the next batch while the previous one was accepted whole, until the stream is
  * empty. Accepted records are deleted; each rejected record is charged one failed attempt and
  * dropped once it reaches `1 + maxRetries`. A request-level error that the service answered charges
- * every record of the batch and the stream's share ends there. No response at all ends the flush,
+ * every record of the batch and the stream's share ends there, except a refusal for the batch's content
+ * (`ValidationException`, `InvalidArgumentException`): the batch is then sent in halves, split again
+ * while refused so, until only the records at fault, each alone, are charged. No response at all ends the flush,
  * once the requests in flight have settled, with `KinesisUnknownException` and charges nothing; a
  * storage error ends it the same way with `KinesisStorageException`. With `countThrottling: false`
  * the transient outcomes (throttling, `InternalFailure`, 5xx) charge nothing either. Each flush says
  * what it delivered, failed, dropped and left in the cache, and tells the scheduler whether it met
- * trouble.
+ * trouble. With `recordTtl`, a flush first deletes the records cached longer than that, unsent.
  *
  * @since 0.1.0
  */
+
+import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
-import type * as Duration from "effect/Duration"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
@@ -27,7 +31,7 @@ import * as Option from "effect/Option"
 import { type KinesisStorageException, KinesisUnknownException } from "./Errors.js"
 import * as BatchOutcome from "./internal/batchOutcome.js"
 import * as StreamOrder from "./internal/streamOrder.js"
-import { type EntryResult, type NoResponse, RecordSender, ServiceError } from "./RecordSender.js"
+import { type EntryResult, isContentRefusal, type NoResponse, RecordSender, ServiceError } from "./RecordSender.js"
 import {
   type BatchLimits,
   type DroppedRecords,
@@ -42,7 +46,7 @@ export interface FlushData {
   readonly recordsFlushed: number
   /** Records sent in this flush and not accepted: kept for a retry, or dropped. */
   readonly recordsFailed: number
-  /** Records this flush deleted undelivered: their retries were used up. */
+  /** Records this flush deleted undelivered: their retries were used up, or they were older than `recordTtl`. */
   readonly recordsDropped: number
   /** Records in the cache when this flush ended, all streams. */
   readonly recordsRemaining: number
@@ -103,12 +107,27 @@ export const recordsDropped = Metric.counter("effect_kinesis_records_dropped", {
   incremental: true
 })
 
+/** Records deleted unsent because they were cached longer than `recordTtl`, tagged with `stream`. */
+export const recordsExpired = Metric.counter("effect_kinesis_records_expired", {
+  description: "Records deleted unsent after recordTtl",
+  incremental: true
+})
+
 /**
  * Records refused with a transient outcome (throttling, `InternalFailure`, 5xx), charged an attempt or
  * not, tagged with `stream`.
  */
 export const recordsThrottled = Metric.counter("effect_kinesis_records_throttled", {
   description: "Records refused by throttling or a passing service failure",
+  incremental: true
+})
+
+/**
+ * Requests refused as a whole for their content (`ValidationException`, `InvalidArgumentException`) and
+ * split in two halves to find the records at fault, tagged with `stream`.
+ */
+export const batchesSplit = Metric.counter("effect_kinesis_batches_split", {
+  description: "Requests refused for their content and split in two halves",
   incremental: true
 })
 
@@ -159,7 +178,12 @@ export interface FlushEngineOptions {
   readonly drain: boolean
   /** How many streams a flush sends to at once. */
   readonly streamConcurrency: number
+  /** How long a record may stay cached: older ones are deleted unsent by the next flush. None: no limit. */
+  readonly recordTtl?: Duration.Duration | undefined
 }
+
+/** `restore` of `Effect.uninterruptibleMask`: what it wraps can be interrupted. */
+type Restore = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
 
 /** What the span of a `PutRecords` request records as its outcome. */
 const outcomeOf = (response: Either.Either<ReadonlyArray<EntryResult>, ServiceError | NoResponse>): string =>
@@ -176,18 +200,29 @@ export const make = (options: FlushEngineOptions) =>
     const lock = yield* Effect.makeSemaphore(1)
     const maxAttempts = 1 + options.maxRetries
 
-    const reportDropped = (dropped: DroppedRecords) =>
+    /** A warning per stream (`why` the records went, never their data), and `counter` counts them. */
+    const reportDropped = (dropped: DroppedRecords, why: string, counter: Metric.Metric.Counter<number>) =>
       Effect.forEach(
         dropped.byStream,
         ([stream, count]) =>
-          Effect.logWarning(
-            `Dropped ${count} ${count === 1 ? "record" : "records"} of stream ${stream} after ${maxAttempts} failed ${maxAttempts === 1 ? "attempt" : "attempts"}`
-          ).pipe(
+          Effect.logWarning(`Dropped ${count} ${count === 1 ? "record" : "records"} of stream ${stream} ${why}`).pipe(
             Effect.annotateLogs({ stream, dropped: count }),
-            Effect.zipRight(countFor(recordsDropped, stream, count))
+            Effect.zipRight(countFor(counter, stream, count))
           ),
         { discard: true }
       )
+    const spentAttempts = `after ${maxAttempts} failed ${maxAttempts === 1 ? "attempt" : "attempts"}`
+
+    /** Deletes the records cached longer than `recordTtl` (none without it); gives how many. */
+    const expire = (recordTtl: Duration.Duration | undefined) =>
+      recordTtl === undefined
+        ? Effect.succeed(0)
+        : Effect.gen(function* () {
+            const now = yield* Clock.currentTimeMillis
+            const expired = yield* storage.expire(now - Duration.toMillis(recordTtl))
+            yield* reportDropped(expired, `cached longer than ${Duration.format(recordTtl)}`, recordsExpired)
+            return expired.count
+          })
 
     /** Applies the outcome of a batch to the cache and the metrics; returns what it adds to the flush. */
     const settle = (stream: string, outcome: BatchOutcome.BatchOutcome) =>
@@ -196,7 +231,7 @@ export const make = (options: FlushEngineOptions) =>
         yield* countFor(recordsDelivered, stream, outcome.accepted)
         yield* countFor(failedAttempts, stream, outcome.charged)
         yield* countFor(recordsThrottled, stream, outcome.throttled)
-        yield* reportDropped(dropped)
+        yield* reportDropped(dropped, spentAttempts, recordsDropped)
         return { flushed: outcome.accepted, failed: outcome.failed, dropped: dropped.count, troubled: outcome.troubled }
       })
 
@@ -217,36 +252,70 @@ export const make = (options: FlushEngineOptions) =>
         Effect.withSpan("FlushEngine.putRecords", { attributes: { stream, records: records.length } })
       )
 
-    /** One batch of a stream: its oldest records sent once, and the cache brought up to date with the answer. */
+    /** Set by `shutdown` (with a final flush, at its time limit): a flush in progress starts no further request. */
+    let stopping = false
+    let shutdownBegun = false
+
+    /**
+     * Sends records of a stream in one request, in a span of its own, and brings the cache up to date
+     * with the answer. Only the wait for the answer can be interrupted (which aborts the request): once
+     * an answer is in, the cache is brought up to date with it. A request of more than one record
+     * refused as a whole for its content is not charged but split.
+     */
+    const sendPart = (
+      stream: string,
+      records: ReadonlyArray<StoredRecord>,
+      restore: Restore
+    ): Effect.Effect<Tally, KinesisStorageException | KinesisUnknownException> =>
+      Effect.gen(function* () {
+        const response = yield* restore(putRecords(stream, records))
+        if (response._tag === "Right") {
+          const rejected = response.right.filter((result) => result._tag !== "Accepted").length
+          if (rejected > 0) yield* Effect.logDebug(`Kinesis rejected ${rejected} of ${records.length} records`)
+          return yield* settle(stream, BatchOutcome.fromResults(records, response.right, options.countThrottling))
+        }
+        const error = response.left
+        if (error._tag === "NoResponse") {
+          return yield* new KinesisUnknownException({
+            message: error.message,
+            recoverySuggestion: "Check the network and credentials; the records stay cached for the next flush.",
+            cause: error.cause
+          })
+        }
+        if (isContentRefusal(error) && records.length > 1) return yield* splitPart(stream, records, error, restore)
+        yield* Effect.logWarning(`PutRecords failed: ${error.name} (HTTP ${error.status}): ${error.message}`)
+        return yield* settle(stream, BatchOutcome.fromError(records, error, options.countThrottling))
+      })
+
+    /**
+     * Sends the two halves of records refused as a whole for their content, oldest first, each split
+     * again while refused so: only a record refused on its own is charged. Each half is a contiguous id
+     * range of the batch, settled on its own. Once `stopping` is set, no further half is sent (what is
+     * left stays cached, uncharged).
+     */
+    const splitPart = (stream: string, records: ReadonlyArray<StoredRecord>, error: ServiceError, restore: Restore) =>
+      Effect.gen(function* () {
+        yield* Effect.logDebug(`PutRecords refused ${records.length} records with ${error.name}: sending two halves`)
+        yield* countFor(batchesSplit, stream, 1)
+        const half = Math.ceil(records.length / 2)
+        let tally = noTally
+        for (const part of [records.slice(0, half), records.slice(half)]) {
+          if (stopping) break
+          tally = addTally(tally, yield* sendPart(stream, part, restore))
+        }
+        return tally
+      })
+
+    /** One batch of a stream: its oldest records sent (split if refused for their content), and the cache brought up to date. */
     const flushBatch = (stream: string): Effect.Effect<Tally, KinesisStorageException | KinesisUnknownException> =>
       Effect.uninterruptibleMask((restore) =>
         Effect.gen(function* () {
           const records = yield* storage.batch(stream, batchLimits)
           if (records.length === 0) return noTally
-          // Only the wait for the answer can be interrupted (which aborts the request): once an
-          // answer is in, the cache is brought up to date with it.
-          const response = yield* restore(putRecords(stream, records))
-          if (response._tag === "Right") {
-            const rejected = response.right.filter((result) => result._tag !== "Accepted").length
-            if (rejected > 0) yield* Effect.logDebug(`Kinesis rejected ${rejected} of ${records.length} records`)
-            return yield* settle(stream, BatchOutcome.fromResults(records, response.right, options.countThrottling))
-          }
-          const error = response.left
-          if (error._tag === "NoResponse") {
-            return yield* new KinesisUnknownException({
-              message: error.message,
-              recoverySuggestion: "Check the network and credentials; the records stay cached for the next flush.",
-              cause: error.cause
-            })
-          }
-          yield* Effect.logWarning(`PutRecords failed: ${error.name} (HTTP ${error.status}): ${error.message}`)
-          return yield* settle(stream, BatchOutcome.fromError(records, error, options.countThrottling))
+          return yield* sendPart(stream, records, restore)
         }).pipe(Effect.annotateLogs({ stream }))
       )
 
-    /** Set by `shutdown` (with a final flush, at its time limit): a flush in progress starts no further batch. */
-    let stopping = false
-    let shutdownBegun = false
     const stopped = yield* Effect.makeLatch(false)
     const order = StreamOrder.make()
 
@@ -283,6 +352,7 @@ export const make = (options: FlushEngineOptions) =>
           )
 
         const steps = Effect.gen(function* () {
+          tally = addTally(tally, { ...noTally, dropped: yield* expire(options.recordTtl) })
           const streams = order.sort(yield* storage.streams)
           yield* Effect.forEach(streams, flushStream, { concurrency: options.streamConcurrency, discard: true })
           if (failure) return yield* Effect.fail(failure)

@@ -47,6 +47,12 @@ export interface KinesisClientOptions {
    */
   readonly streamConcurrency?: number
   /**
+   * How long a record may stay cached (counted from the moment `record` returned): a flush first
+   * deletes the older ones unsent, counts them in `recordsDropped` and logs a warning. A duration
+   * longer than zero. Default: records never expire.
+   */
+  readonly recordTtl?: Duration.DurationInput
+  /**
    * The lowest level of the client's own log lines that reach Effect's logger: `"None"` silences
    * them. Default `"Warning"`.
    */
@@ -81,6 +87,7 @@ export interface ResolvedOptions {
   readonly countThrottling: boolean
   readonly drain: boolean
   readonly streamConcurrency: number
+  readonly recordTtl: Duration.Duration | undefined
   readonly logLevel: LogLevel.LogLevel
 }
 
@@ -114,7 +121,8 @@ const badOption = (message: string) =>
  * Fills in the defaults of the options and checks them: `cacheMaxBytes` a positive integer,
  * `maxRetries` a non-negative integer, the flush strategy one of `FlushInterval` / `FlushNone`, the
  * flush interval, `maxBackoff` and request timeout longer than zero, `countThrottling` and `drain`
- * booleans, `streamConcurrency` a positive integer, `logLevel` one of `ClientLogLevel`.
+ * booleans, `streamConcurrency` a positive integer, `recordTtl` (if given) longer than zero, `logLevel`
+ * one of `ClientLogLevel`.
  */
 export const resolveOptions = (
   options: KinesisClientOptions | undefined
@@ -128,6 +136,7 @@ export const resolveOptions = (
   const drain: unknown = options?.drain === undefined ? false : options.drain
   const streamConcurrency: unknown =
     options?.streamConcurrency === undefined ? defaultStreamConcurrency : options.streamConcurrency
+  const recordTtl = options?.recordTtl === undefined ? undefined : Duration.decodeUnknown(options.recordTtl)
   const logLevel: unknown = options?.logLevel ?? "Warning"
   if (!Number.isSafeInteger(cacheMaxBytes) || cacheMaxBytes <= 0) {
     return badOption(`cacheMaxBytes must be a positive integer, got ${cacheMaxBytes}`)
@@ -159,6 +168,9 @@ export const resolveOptions = (
   if (typeof streamConcurrency !== "number" || !Number.isSafeInteger(streamConcurrency) || streamConcurrency <= 0) {
     return badOption(`streamConcurrency must be a positive integer, got ${String(streamConcurrency)}`)
   }
+  if (recordTtl !== undefined && !isPositive(recordTtl)) {
+    return badOption("recordTtl must be a duration longer than zero")
+  }
   if (typeof logLevel !== "string" || !logLevels.includes(logLevel)) {
     return badOption(`logLevel must be one of ${logLevels.join(", ")}, got ${String(logLevel)}`)
   }
@@ -170,6 +182,7 @@ export const resolveOptions = (
     countThrottling,
     drain,
     streamConcurrency,
+    recordTtl: recordTtl?.value,
     logLevel: LogLevel.fromLiteral(logLevel as ClientLogLevel)
   })
 }

@@ -57,6 +57,14 @@ export const isTransientResult = (result: EntryResult): boolean =>
 /** Whether a request-level error is transient: throttling, `InternalFailure`, `ServiceUnavailable` or any 5xx. */
 export const isTransientError = (error: ServiceError): boolean => transientNames.has(error.name) || error.status >= 500
 
+/**
+ * Whether the service refused the request as a whole for what is in it (`ValidationException`,
+ * `InvalidArgumentException`), for example one record over the stream's maximum record size: the fault
+ * may lie with one record only, so the flush splits the batch rather than charging all of it.
+ */
+export const isContentRefusal = (error: ServiceError): boolean =>
+  error.name === "ValidationException" || error.name === "InvalidArgumentException"
+
 /** The sender service. */
 export interface RecordSender {
   /** Sends the entries to one stream in one `PutRecords` call; the results come in request order. */

@@ -2,7 +2,7 @@
  * The durable record cache: a SQLite table of records waiting to be sent, owned by one actor.
  *
  * One fiber owns the database connection and serves a queue of commands in order: inserts, batch
- * reads, settling an answered batch, clear, status. Inserts waiting together are committed together
+ * reads, settling an answered batch, expiry, clear, status. Inserts waiting together are committed together
  * (group commit): up to 500 records and 4 MiB of record sizes per transaction, each caller answered
  * only once its own row is committed. The cache limit and the counts are the actor's own state, so
  * the limit check and the insert are one step and concurrent callers never take the cache over
@@ -61,7 +61,7 @@ export type BatchAnswer =
     }
   | { readonly _tag: "Refused"; readonly streamName: string; readonly firstId: number; readonly lastId: number }
 
-/** The records that reached their attempt limit and were dropped, by stream. */
+/** Records dropped undelivered (their attempts used up, or expired), by stream. */
 export interface DroppedRecords {
   readonly count: number
   readonly byStream: ReadonlyMap<string, number>
@@ -101,6 +101,11 @@ export interface RecordStorage {
    * `batch` again and are deleted once the database allows.
    */
   readonly settle: (answer: BatchAnswer, maxAttempts: number) => Effect.Effect<DroppedRecords, KinesisStorageException>
+  /**
+   * Deletes the records stored before `olderThan` (epoch milliseconds), oldest first: the longest
+   * run of the oldest records stored before it. Cheap when none is: one look at the oldest record.
+   */
+  readonly expire: (olderThan: number) => Effect.Effect<DroppedRecords, KinesisStorageException>
   /** Deletes every cached record in one transaction; returns how many there were. */
   readonly clear: Effect.Effect<number, KinesisStorageException>
   /** How many records and bytes are cached, and since when. */
@@ -210,6 +215,12 @@ const statements = {
   chargeIds: `UPDATE records SET retry_count = retry_count + 1
     WHERE id IN (SELECT value FROM json_each(?)) RETURNING id, retry_count`,
   dropIds: "DELETE FROM records WHERE id IN (SELECT value FROM json_each(?)) RETURNING stream_name, size",
+  // Ids grow with created_at, so the expired records are the lowest ids: a walk by id up to the
+  // first record still fresh, then a delete of the id range below it. No index on created_at (every
+  // insert would pay for it); `oldest` tells beforehand, in one probe, whether anything expired.
+  expire: `DELETE FROM records WHERE id < COALESCE(
+      (SELECT id FROM records WHERE created_at >= ? ORDER BY id LIMIT 1), 9223372036854775807)
+    RETURNING id, stream_name, size`,
   clear: "DELETE FROM records",
   pages: `SELECT (SELECT freelist_count FROM pragma_freelist_count()) AS free,
     (SELECT page_count FROM pragma_page_count()) AS total`,
@@ -435,6 +446,13 @@ export const makeOn = (
           )
       })
 
+    /** Counts deleted rows by stream. */
+    const droppedOf = (rows: ReadonlyArray<{ readonly stream_name: string }>): DroppedRecords => {
+      const byStream = new Map<string, number>()
+      for (const { stream_name } of rows) byStream.set(stream_name, (byStream.get(stream_name) ?? 0) + 1)
+      return { count: rows.length, byStream }
+    }
+
     /** Adds one failed attempt to the charged rows; deletes those that reached `maxAttempts`. */
     const charge = (
       charged: Effect.Effect<ReadonlyArray<{ id: number; retry_count: number }>, SqlError>,
@@ -447,9 +465,7 @@ export const makeOn = (
           const dropped = yield* run<{ stream_name: string; size: number }>(statements.dropIds, [JSON.stringify(spent)])
           records -= dropped.length
           bytes -= sumSizes(dropped)
-          const byStream = new Map<string, number>()
-          for (const { stream_name } of dropped) byStream.set(stream_name, (byStream.get(stream_name) ?? 0) + 1)
-          return { count: dropped.length, byStream }
+          return droppedOf(dropped)
         })
       )
 
@@ -496,6 +512,18 @@ export const makeOn = (
         yield* deleteAccepted(answer)
         if (answer.rejected.length === 0) return noneDropped
         return yield* charge(run(statements.chargeIds, [JSON.stringify(answer.rejected)]), maxAttempts)
+      })
+
+    /** Deletes the records stored before `olderThan`; those delivered already (`undeleted`) are not counted as dropped. */
+    const expireOlder = (olderThan: number) =>
+      Effect.gen(function* () {
+        const [oldest] = yield* run<{ created_at: number }>(statements.oldest)
+        if (oldest === undefined || oldest.created_at >= olderThan) return noneDropped
+        const deleted = yield* run<{ id: number; stream_name: string; size: number }>(statements.expire, [olderThan])
+        records -= deleted.length
+        bytes -= sumSizes(deleted)
+        const expired = deleted.filter((row) => !undeleted.delete(row.id))
+        return droppedOf(expired)
       })
 
     const clearAll = connection.executeRaw(statements.clear, []).pipe(
@@ -657,6 +685,11 @@ export const makeOn = (
         command("settle a batch", Effect.zipLeft(settleAnswer(answer, maxAttempts), shrink)).pipe(
           Effect.withSpan("RecordStorage.settle")
         ),
+      expire: (olderThan) =>
+        command(
+          "delete expired records",
+          Effect.tap(expireOlder(olderThan), (expired) => (expired.count === 0 ? Effect.void : shrink))
+        ).pipe(Effect.withSpan("RecordStorage.expire")),
       clear: command("clear the cache", Effect.zipLeft(clearAll, shrink)).pipe(Effect.withSpan("RecordStorage.clear")),
       status: command("read the cache status", readStatus)
     })

@@ -4,7 +4,7 @@
  * slow responses.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Exit, Fiber, Metric, Option, Scope, Tracer } from "effect"
+import { Deferred, Effect, Exit, Fiber, Metric, Option, Scope } from "effect"
 import { KinesisStorageException, KinesisUnknownException } from "../src/Errors.js"
 import * as FlushEngine from "../src/FlushEngine.js"
 import { type BatchAnswer, RecordStorage } from "../src/RecordStorage.js"
@@ -21,6 +21,7 @@ import {
   makeScriptedSender,
   memoryStorage,
   put,
+  putRecordsSpans,
   type Responder,
   refusedWith,
   rejected,
@@ -779,24 +780,8 @@ describe("FlushEngine", () => {
           })
         )
         const engine = yield* makeEngine(storage, sender, 5)
-        const spans: Array<Tracer.Span> = []
-        const tracer = yield* Effect.tracer
-        const capturing = Tracer.make({
-          span: (...args) => {
-            const span = tracer.span(...args)
-            spans.push(span)
-            return span
-          },
-          context: tracer.context
-        })
 
-        yield* Effect.flip(engine.flush.pipe(Effect.withTracer(capturing)))
-
-        expect(
-          spans
-            .filter((span) => span.name === "FlushEngine.putRecords")
-            .map((span) => Object.fromEntries(span.attributes))
-        ).toEqual([
+        expect(yield* putRecordsSpans(engine.flush)).toEqual([
           { stream: "a-ok", records: 2, outcome: "accepted" },
           { stream: "b-partial", records: 2, outcome: "partly rejected" },
           { stream: "c-refused", records: 2, outcome: "refused: ThrottlingException" },

@@ -210,6 +210,24 @@ describe("KinesisClientConfig.resolveOptions", () => {
     )
   }
 
+  it.effect("recordTtl: none by default; any duration longer than zero is kept", () =>
+    Effect.gen(function* () {
+      expect((yield* resolveOptions({})).recordTtl).toBeUndefined()
+      expect((yield* resolveOptions({ recordTtl: 1 })).recordTtl).toEqual(Duration.millis(1))
+      expect((yield* resolveOptions({ recordTtl: "7 days" })).recordTtl).toEqual(Duration.days(7))
+    })
+  )
+
+  for (const recordTtl of [0, "0 seconds", -1, "never", null]) {
+    it.effect(`refuses recordTtl ${String(recordTtl)}`, () =>
+      Effect.gen(function* () {
+        const error = yield* refused({ recordTtl: recordTtl as Duration.DurationInput })
+        expect(error).toBeInstanceOf(KinesisValidationException)
+        expect(error.message).toMatch(/recordTtl/)
+      })
+    )
+  }
+
   const badTimeouts: ReadonlyArray<Duration.DurationInput> = [0, "0 seconds", -5, "never" as Duration.DurationInput]
   for (const requestTimeout of badTimeouts) {
     it.effect(`refuses requestTimeout ${String(requestTimeout)}`, () =>

@@ -494,6 +494,52 @@ describe("RecordStorage settle", () => {
   )
 })
 
+describe("RecordStorage expire", () => {
+  it.scoped("deletes the records stored before the given time, counted by stream; the byte count follows", () =>
+    Effect.gen(function* () {
+      const storage = yield* open(memory)
+      yield* TestClock.adjust("1000 millis")
+      yield* insertEach(storage, [
+        ["a", "old-a1", 10],
+        ["b", "old-b1", 20],
+        ["a", "old-a2", 30]
+      ])
+      yield* TestClock.adjust("1000 millis")
+      yield* insertEach(storage, [
+        ["a", "new-a3", 40],
+        ["b", "new-b2", 50]
+      ])
+
+      const expired = yield* storage.expire(2000)
+
+      expect(expired).toEqual({
+        count: 3,
+        byStream: new Map([
+          ["a", 2],
+          ["b", 1]
+        ])
+      })
+      expect(keys(yield* storage.batch("a", big))).toEqual(["new-a3"])
+      expect(keys(yield* storage.batch("b", big))).toEqual(["new-b2"])
+      const left = [...(yield* storage.batch("a", big)), ...(yield* storage.batch("b", big))]
+      expect(yield* storage.status).toEqual({ records: 2, bytes: sizes(left), oldestCreatedAt: 2000 })
+    })
+  )
+
+  it.scoped("deletes nothing when every record was stored at or after the given time", () =>
+    Effect.gen(function* () {
+      const storage = yield* open(memory)
+      yield* TestClock.adjust("1000 millis")
+      yield* insertEach(storage, threeRecords)
+      expect(yield* storage.expire(1000)).toEqual(RecordStorage.noneDropped)
+      expect(yield* records(storage)).toBe(3)
+      expect(yield* storage.expire(1001)).toMatchObject({ count: 3 })
+      expect(yield* storage.status).toEqual({ records: 0, bytes: 0, oldestCreatedAt: undefined })
+      expect(yield* storage.expire(5000)).toEqual(RecordStorage.noneDropped)
+    })
+  )
+})
+
 describe("RecordStorage byte count", () => {
   it.scoped("matches the database through insert, settle, dropped attempts, clear and reopen", () =>
     Effect.gen(function* () {

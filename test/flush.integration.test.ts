@@ -127,6 +127,31 @@ describe("flush against kinesalite", () => {
     })
   )
 
+  it.scopedLive(
+    "splits a batch kinesalite refuses for one record over 1 MiB: the others arrive, that one is charged alone",
+    () =>
+      Effect.gen(function* () {
+        yield* createStream("split-oversized", 1)
+        const storage = yield* memoryStorage()
+        const engine = yield* makeEngine(storage, yield* realSender, 1)
+        const small = Array.from({ length: 6 }, (_, i) => [`small-${i}`, hex(bytes(`small-${i}`))])
+        for (const [key] of small.slice(0, 3)) yield* put(storage, "split-oversized", key!, key!)
+        // kinesalite takes records up to 1 MiB of data and refuses the whole request otherwise
+        // (ValidationException, HTTP 400); the library's own limit is 10 MiB.
+        yield* put(storage, "split-oversized", "too-big", new Uint8Array(1024 * 1024 + 1))
+        for (const [key] of small.slice(3)) yield* put(storage, "split-oversized", key!, key!)
+
+        expect(yield* engine.flush).toEqual(flushData({ recordsFlushed: 6, recordsFailed: 1, recordsRemaining: 1 }))
+        expect(yield* readStream("split-oversized")).toEqual(small)
+        expect(yield* retryCounts(storage, "split-oversized")).toEqual([["too-big", 1]])
+
+        // Its second attempt is its last (maxRetries 1): it is dropped.
+        expect(yield* engine.flush).toEqual(flushData({ recordsFailed: 1, recordsDropped: 1 }))
+        expect(yield* cached(storage, "split-oversized")).toEqual([])
+        expect(yield* readStream("split-oversized")).toEqual(small)
+      })
+  )
+
   it.scopedLive("loses nothing while the server is down and delivers everything once it is back", () =>
     Effect.gen(function* () {
       yield* createStream("down-a", 1)

@@ -79,6 +79,25 @@ describe("the cache on a worker thread", () => {
     })
   )
 
+  it.scopedLive("expires the records stored before a time, counted by stream, like the in-process cache", () =>
+    Effect.gen(function* () {
+      const { storage } = yield* openCache()
+      yield* Effect.forEach(["a", "b"], (text) => Effect.flatMap(record("s1", text), storage.insert))
+      yield* Effect.flatMap(record("s2", "c"), storage.insert)
+      const stored = (yield* storage.status).oldestCreatedAt!
+
+      expect(yield* storage.expire(stored)).toEqual({ count: 0, byStream: new Map() })
+      expect(yield* storage.expire(Number.MAX_SAFE_INTEGER)).toEqual({
+        count: 3,
+        byStream: new Map([
+          ["s1", 2],
+          ["s2", 1]
+        ])
+      })
+      expect(yield* storage.status).toEqual({ records: 0, bytes: 0, oldestCreatedAt: undefined })
+    })
+  )
+
   it.scopedLive("concurrent inserts share the cache limit exactly: 200 into room for 50", () =>
     Effect.gen(function* () {
       const one = yield* record("s", "x")

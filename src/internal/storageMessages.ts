@@ -20,6 +20,7 @@ export type Request =
   | { readonly _tag: "Streams"; readonly id: number }
   | { readonly _tag: "Batch"; readonly id: number; readonly streamName: string; readonly limits: BatchLimits }
   | { readonly _tag: "Settle"; readonly id: number; readonly answer: BatchAnswer; readonly maxAttempts: number }
+  | { readonly _tag: "Expire"; readonly id: number; readonly olderThan: number }
   | { readonly _tag: "Clear"; readonly id: number }
   | { readonly _tag: "Status"; readonly id: number }
   | { readonly _tag: "Close"; readonly id: number }

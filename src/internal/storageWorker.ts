@@ -65,6 +65,8 @@ const serve = (storage: RecordStorage.RecordStorage, request: Exclude<Request, {
       return reply(id, storage.streams)
     case "Settle":
       return reply(id, storage.settle(request.answer, request.maxAttempts))
+    case "Expire":
+      return reply(id, storage.expire(request.olderThan))
     case "Clear":
       return reply(id, storage.clear)
     case "Status":

@@ -330,6 +330,7 @@ export const make = (
         ),
       settle: (answer: BatchAnswer, maxAttempts: number) =>
         request<DroppedRecords>({ _tag: "Settle", answer, maxAttempts }),
+      expire: (olderThan: number) => request<DroppedRecords>({ _tag: "Expire", olderThan }),
       clear: request<number>({ _tag: "Clear" }),
       status: request<CacheStatus>({ _tag: "Status" })
     })

@@ -6,7 +6,7 @@
  * The scripted sender replaces the real one only where kinesalite can't go: partial failures,
  * throttling, entry-count mismatches, slow or missing responses.
  */
-import { Duration, Effect, HashMap, Layer, Logger, type LogLevel, type Scope } from "effect"
+import { Duration, Effect, HashMap, Layer, Logger, type LogLevel, type Scope, Tracer } from "effect"
 import type { KinesisStorageException } from "../../src/Errors.js"
 import * as FlushEngine from "../../src/FlushEngine.js"
 import { defaultStreamConcurrency } from "../../src/KinesisClientConfig.js"
@@ -155,3 +155,25 @@ export const flushData = (counts: Partial<FlushEngine.FlushData>): FlushEngine.F
 
 /** What a flush returns when another one is running: every count 0. */
 export const inProgress: FlushEngine.FlushData = { ...flushData({}), flushInProgress: true }
+
+/**
+ * Runs `effect` with a tracer that keeps every span beside the current tracer's work; gives the
+ * attributes (stream, record count, outcome) of each `FlushEngine.putRecords` span, in start order.
+ */
+export const putRecordsSpans = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.gen(function* () {
+    const spans: Array<Tracer.Span> = []
+    const tracer = yield* Effect.tracer
+    const capturing = Tracer.make({
+      span: (...args) => {
+        const span = tracer.span(...args)
+        spans.push(span)
+        return span
+      },
+      context: tracer.context
+    })
+    yield* Effect.exit(effect.pipe(Effect.withTracer(capturing)))
+    return spans
+      .filter((span) => span.name === "FlushEngine.putRecords")
+      .map((span) => Object.fromEntries(span.attributes))
+  })
