@@ -299,6 +299,7 @@ const withoutUndefined = <A extends object>(value: A): A =>
  * | `EFFECT_KINESIS_COUNT_THROTTLING` | `options.countThrottling` (`true` or `false`) |
  * | `EFFECT_KINESIS_DRAIN` | `options.drain` (`true` or `false`) |
  * | `EFFECT_KINESIS_STREAM_CONCURRENCY` | `options.streamConcurrency` (an integer) |
+ * | `EFFECT_KINESIS_RECORD_TTL` | `options.recordTtl`, a duration such as `1 hour` |
  * | `EFFECT_KINESIS_LOG_LEVEL` | `options.logLevel` |
  *
  * Unset or empty variables leave the default. Credentials come from the AWS SDK's own chain
@@ -320,6 +321,7 @@ export const fromEnv: Config.Config<KinesisClientConfig> = Config.all({
   countThrottling: optionalBoolean("EFFECT_KINESIS_COUNT_THROTTLING"),
   drain: optionalBoolean("EFFECT_KINESIS_DRAIN"),
   streamConcurrency: optionalInteger("EFFECT_KINESIS_STREAM_CONCURRENCY"),
+  recordTtl: optionalString("EFFECT_KINESIS_RECORD_TTL"),
   logLevel: optionalString("EFFECT_KINESIS_LOG_LEVEL")
 }).pipe(
   Config.map((env): KinesisClientConfig => {
@@ -335,6 +337,7 @@ export const fromEnv: Config.Config<KinesisClientConfig> = Config.all({
         countThrottling: env.countThrottling,
         drain: env.drain,
         streamConcurrency: env.streamConcurrency,
+        recordTtl: env.recordTtl as Duration.DurationInput | undefined,
         logLevel: env.logLevel as ClientLogLevel | undefined
       }),
       kinesisClientConfig: endpoint === undefined ? undefined : { endpoint, requestHandler: http1Handler() }

@@ -41,7 +41,7 @@ describe("KinesisClientConfig.fromEnv", () => {
     })
   )
 
-  it.effect("reads the delivery options: backoff cap, countThrottling, drain, streamConcurrency", () =>
+  it.effect("reads the delivery options: backoff cap, countThrottling, drain, streamConcurrency, recordTtl", () =>
     Effect.gen(function* () {
       const config = yield* KinesisClientConfig.fromEnv.pipe(
         withEnv({
@@ -49,7 +49,8 @@ describe("KinesisClientConfig.fromEnv", () => {
           EFFECT_KINESIS_MAX_BACKOFF: "2 minutes",
           EFFECT_KINESIS_COUNT_THROTTLING: "false",
           EFFECT_KINESIS_DRAIN: "true",
-          EFFECT_KINESIS_STREAM_CONCURRENCY: "8"
+          EFFECT_KINESIS_STREAM_CONCURRENCY: "8",
+          EFFECT_KINESIS_RECORD_TTL: "1 hour"
         })
       )
       const options = yield* resolveOptions(config.options)
@@ -61,6 +62,7 @@ describe("KinesisClientConfig.fromEnv", () => {
       expect(options.countThrottling).toBe(false)
       expect(options.drain).toBe(true)
       expect(options.streamConcurrency).toBe(8)
+      expect(options.recordTtl === undefined ? undefined : Duration.toMillis(options.recordTtl)).toBe(3_600_000)
     })
   )
 
