@@ -80,8 +80,8 @@ export interface FlushEngine {
    * Stops flushing for good: a flush in progress finishes the requests in flight and starts no other
    * batch; no flush starts afterwards. Returns once no flush is running. With `flushTimeout`, first
    * flushes as with `drain` for at most that long, stopping early once the cache is empty, a flush
-   * delivers nothing or leaves a record failed, or fails; no request starts after `flushTimeout`, and
-   * those in flight then finish. A later call waits for the first to end.
+   * delivers nothing, or one fails (no response); no request starts after `flushTimeout`, and those
+   * in flight then finish. A later call waits for the first to end.
    */
   readonly shutdown: (flushTimeout?: Duration.Duration) => Effect.Effect<void>
 }
@@ -101,7 +101,10 @@ export const failedAttempts = Metric.counter("effect_kinesis_failed_attempts", {
   incremental: true
 })
 
-/** Records dropped after `1 + maxRetries` failed attempts, tagged with `stream`. */
+/**
+ * Records dropped after `1 + maxRetries` failed attempts, tagged with `stream`. Records dropped for
+ * their age count in `recordsExpired`; `FlushData.recordsDropped` counts both.
+ */
 export const recordsDropped = Metric.counter("effect_kinesis_records_dropped", {
   description: "Records dropped after their last allowed attempt",
   incremental: true
@@ -265,9 +268,13 @@ export const make = (options: FlushEngineOptions) =>
     const sendPart = (
       stream: string,
       records: ReadonlyArray<StoredRecord>,
-      restore: Restore
+      restore: Restore,
+      halted: () => boolean
     ): Effect.Effect<Tally, KinesisStorageException | KinesisUnknownException> =>
       Effect.gen(function* () {
+        // Checked at the last moment: the time limit of a final flush, or another stream's failure,
+        // may have come while the batch was read. The records stay cached, uncharged.
+        if (halted()) return noTally
         const response = yield* restore(putRecords(stream, records))
         if (response._tag === "Right") {
           const rejected = response.right.filter((result) => result._tag !== "Accepted").length
@@ -282,7 +289,9 @@ export const make = (options: FlushEngineOptions) =>
             cause: error.cause
           })
         }
-        if (isContentRefusal(error) && records.length > 1) return yield* splitPart(stream, records, error, restore)
+        if (isContentRefusal(error) && records.length > 1) {
+          return yield* splitPart(stream, records, error, restore, halted)
+        }
         yield* Effect.logWarning(`PutRecords failed: ${error.name} (HTTP ${error.status}): ${error.message}`)
         return yield* settle(stream, BatchOutcome.fromError(records, error, options.countThrottling))
       })
@@ -290,29 +299,37 @@ export const make = (options: FlushEngineOptions) =>
     /**
      * Sends the two halves of records refused as a whole for their content, oldest first, each split
      * again while refused so: only a record refused on its own is charged. Each half is a contiguous id
-     * range of the batch, settled on its own. Once `stopping` is set, no further half is sent (what is
-     * left stays cached, uncharged).
+     * range of the batch, settled on its own. Once the flush is halted (shutdown, another stream's
+     * failure), no further half is sent: what is left stays cached, uncharged.
      */
-    const splitPart = (stream: string, records: ReadonlyArray<StoredRecord>, error: ServiceError, restore: Restore) =>
+    const splitPart = (
+      stream: string,
+      records: ReadonlyArray<StoredRecord>,
+      error: ServiceError,
+      restore: Restore,
+      halted: () => boolean
+    ) =>
       Effect.gen(function* () {
         yield* Effect.logDebug(`PutRecords refused ${records.length} records with ${error.name}: sending two halves`)
         yield* countFor(batchesSplit, stream, 1)
         const half = Math.ceil(records.length / 2)
         let tally = noTally
         for (const part of [records.slice(0, half), records.slice(half)]) {
-          if (stopping) break
-          tally = addTally(tally, yield* sendPart(stream, part, restore))
+          tally = addTally(tally, yield* sendPart(stream, part, restore, halted))
         }
         return tally
       })
 
     /** One batch of a stream: its oldest records sent (split if refused for their content), and the cache brought up to date. */
-    const flushBatch = (stream: string): Effect.Effect<Tally, KinesisStorageException | KinesisUnknownException> =>
+    const flushBatch = (
+      stream: string,
+      halted: () => boolean
+    ): Effect.Effect<Tally, KinesisStorageException | KinesisUnknownException> =>
       Effect.uninterruptibleMask((restore) =>
         Effect.gen(function* () {
           const records = yield* storage.batch(stream, batchLimits)
           if (records.length === 0) return noTally
-          return yield* sendPart(stream, records, restore)
+          return yield* sendPart(stream, records, restore, halted)
         }).pipe(Effect.annotateLogs({ stream }))
       )
 
@@ -328,14 +345,16 @@ export const make = (options: FlushEngineOptions) =>
       Effect.suspend(() => {
         let tally = noTally
         let failure: KinesisStorageException | KinesisUnknownException | undefined
+        /** No request starts once shutdown has stopped the flush or another stream failed. */
+        const halted = () => stopping || failure !== undefined
 
         /** One stream's share: one batch, or with `drain` the next while the last was accepted whole. */
         const flushStream = (stream: string) =>
           Effect.gen(function* () {
             let batch: Tally
             do {
-              if (stopping || failure) return
-              batch = yield* flushBatch(stream)
+              if (halted()) return
+              batch = yield* flushBatch(stream, halted)
               order.answered(stream)
               tally = addTally(tally, batch)
             } while (drain && acceptedWhole(batch))
@@ -376,13 +395,16 @@ export const make = (options: FlushEngineOptions) =>
       })
 
     /**
-     * The final flush of `shutdown`: drain flushes while the last one delivered records, failed none and
-     * left some, until `stopping` is set. Its failure is logged: the records stay cached.
+     * The final flush of `shutdown`: drain flushes until the cache is empty, a flush gets no response
+     * (it fails), or `stopping` is set at the time limit. A drain flush stops each stream at a batch
+     * not accepted whole, so another pass follows while one delivers anything; a pass that delivers
+     * nothing ends it, so that records refused every time are not sent again and again until the
+     * limit. A failure is logged: the records stay cached.
      */
     const finalFlush = Effect.gen(function* () {
       while (!stopping) {
         const data = yield* Effect.flatMap(flushAll(true), (flushRun) => flushRun.exit)
-        if (data.recordsRemaining === 0 || data.recordsFailed > 0 || data.recordsFlushed === 0) return
+        if (data.recordsRemaining === 0 || data.recordsFlushed === 0) return
       }
     }).pipe(
       Effect.catchAll((error) =>
@@ -403,8 +425,8 @@ export const make = (options: FlushEngineOptions) =>
       flush: Effect.flatMap(run, (flushRun) => flushRun.exit),
       run,
       // The first call takes the permit and never gives it back: no flush can start once it holds it.
-      // Without a final flush it stops the flush in progress at once; with one, at the time limit,
-      // set by a timer of its own. Later calls wait until the first is done.
+      // Without a final flush, the flush in progress starts no further request from now on; with one,
+      // from the time limit, set by a timer of its own. Later calls wait until the first is done.
       shutdown: (flushTimeout) =>
         Effect.suspend(() => {
           if (shutdownBegun) return stopped.await

@@ -50,7 +50,7 @@ const transientNames: ReadonlySet<string> = new Set([
   "ServiceUnavailable"
 ])
 
-/** Whether a record's result is a transient refusal (throttling or `InternalFailure`). */
+/** Whether a record's result is a transient refusal: one of the throttling or service-failure codes above. */
 export const isTransientResult = (result: EntryResult): boolean =>
   result._tag === "Rejected" && transientNames.has(result.errorCode)
 

@@ -6,12 +6,14 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber, Metric } from "effect"
+import { KinesisUnknownException } from "../src/Errors.js"
 import * as FlushEngine from "../src/FlushEngine.js"
 import type { RecordStorage } from "../src/RecordStorage.js"
 import {
   acceptAll,
   cached,
   captureLogs,
+  connectionRefused,
   flushData,
   keysOf,
   makeEngine,
@@ -194,5 +196,27 @@ describe("FlushEngine: a batch refused for its content", () => {
         expect(yield* calls).toHaveLength(2)
         expect(yield* retryCounts(storage, stream)).toEqual(keys(4, [0]).map((key) => [key, 0]))
       })
+  )
+
+  it.scoped("sends no half once another stream got no response: the flush fails and the batch stays, uncharged", () =>
+    Effect.gen(function* () {
+      const storage = yield* memoryStorage()
+      yield* putKeys(storage, "a", keys(4, [0]))
+      yield* putKeys(storage, "b", ["b-0"])
+      const bFailed = yield* Deferred.make<void>()
+      // a's request is refused for its content only once b's request has got no response.
+      const respond: Responder = (stream, entries, call) =>
+        stream === "b"
+          ? Effect.zipRight(Deferred.succeed(bFailed, undefined), Effect.fail(connectionRefused()))
+          : Effect.zipRight(Deferred.await(bFailed), refuseBad()(stream, entries, call))
+      const { sender, calls } = yield* makeScriptedSender(respond)
+      const engine = yield* makeEngine(storage, sender, 5, { streamConcurrency: 2 })
+
+      const error = yield* Effect.flip(engine.flush)
+
+      expect(error).toBeInstanceOf(KinesisUnknownException)
+      expect((yield* calls).map((batch) => batch.stream).sort()).toEqual(["a", "b"])
+      expect(yield* retryCounts(storage, "a")).toEqual(keys(4, [0]).map((key) => [key, 0]))
+    })
   )
 })
