@@ -15,8 +15,6 @@ import type * as Scope from "effect/Scope"
 import { KinesisStorageException } from "../Errors.js"
 import { claimFile, errorCode, inMemory, inUse, isBusy, storageError } from "./cacheFile.js"
 
-export { claimFile, inMemory }
-
 /** `PRAGMA auto_vacuum` value of incremental vacuum. */
 const incrementalVacuum = 2
 
