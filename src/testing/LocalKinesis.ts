@@ -81,6 +81,8 @@ export type StreamSpec = string | { readonly name: string; readonly shards: numb
 export interface LocalKinesisOptions {
   /** Streams to create before the server is handed out. */
   readonly streams?: ReadonlyArray<StreamSpec>
+  /** The port to listen on, on 127.0.0.1. Default: a free one. */
+  readonly port?: number
 }
 
 /** Starting the server, or a call to it, failed (kinesalite missing, a port that can't be bound, ...). */
@@ -163,7 +165,7 @@ export const startLocalKinesis = async (options: LocalKinesisOptions = {}): Prom
     updateStreamMs: 0,
     shardLimit: 100
   })
-  await listen(server, 0)
+  await listen(server, options.port ?? 0)
   const port = (server.address() as AddressInfo).port
   const endpoint = `http://127.0.0.1:${port}`
   let running = true

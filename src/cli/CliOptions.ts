@@ -1,0 +1,110 @@
+/**
+ * The options the commands share (where the cache is, which region and endpoint), duration options,
+ * and the client configuration they make together with the environment.
+ *
+ * @since 0.1.0
+ */
+
+import * as path from "node:path"
+import * as HelpDoc from "@effect/cli/HelpDoc"
+import * as Options from "@effect/cli/Options"
+import * as ValidationError from "@effect/cli/ValidationError"
+import type * as ConfigError from "effect/ConfigError"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import { FlushNone } from "../FlushStrategy.js"
+import { http1Handler } from "../internal/http1Handler.js"
+import * as KinesisClientConfig from "../KinesisClientConfig.js"
+import { defaultStoragePath } from "../RecordStorage.js"
+import * as Durations from "./Durations.js"
+
+/** A duration option written `500ms`, `2s`, `1m`, with its default. */
+export const duration = (name: string, fallback: string, description: string): Options.Options<Duration.Duration> =>
+  Options.text(name).pipe(
+    Options.withPseudoName("DURATION"),
+    Options.withDescription(`${description} Written 500ms, 2s, 1m. Default ${fallback}.`),
+    Options.withDefault(fallback),
+    Options.mapEffect((text) =>
+      Option.match(Durations.parse(text), {
+        onNone: () =>
+          Effect.fail(
+            ValidationError.invalidValue(
+              HelpDoc.p(
+                `--${name} takes a duration longer than zero such as 500ms, 2s or 1m, got ${JSON.stringify(text)}`
+              )
+            )
+          ),
+        onSome: Effect.succeed
+      })
+    )
+  )
+
+/** Where the cache is and which region it serves. */
+export interface CacheSettings {
+  readonly cache: Option.Option<string>
+  readonly region: Option.Option<string>
+}
+
+/** Where records go: a cache, and the endpoint to send to. */
+export interface ConnectionSettings extends CacheSettings {
+  readonly endpoint: Option.Option<string>
+}
+
+/** `--cache DIR` and `--region`: every command that opens a cache takes them. */
+export const cacheSettings = {
+  cache: Options.text("cache").pipe(
+    Options.withPseudoName("DIR"),
+    Options.withDescription(
+      "The cache directory. Default: EFFECT_KINESIS_STORAGE_PATH, else the cli folder of the library's per-user data directory."
+    ),
+    Options.optional
+  ),
+  region: Options.text("region").pipe(
+    Options.withPseudoName("REGION"),
+    Options.withDescription("The AWS region of the streams. Default: AWS_REGION, then AWS_DEFAULT_REGION."),
+    Options.optional
+  )
+}
+
+/** The cache settings, and `--endpoint` for the commands that send. */
+export const connectionSettings = {
+  ...cacheSettings,
+  endpoint: Options.text("endpoint").pipe(
+    Options.withPseudoName("URL"),
+    Options.withDescription(
+      "Send to this Kinesis endpoint (a local one such as kinesalite, over HTTP/1.1) instead of AWS. Default: AWS_ENDPOINT_URL_KINESIS, then AWS_ENDPOINT_URL."
+    ),
+    Options.optional
+  )
+}
+
+/** The cache directory the command line uses when neither `--cache` nor `EFFECT_KINESIS_STORAGE_PATH` names one. */
+export const defaultCacheDirectory = (): string => path.join(defaultStoragePath(), "cli")
+
+/** The cache limit of the command line, unless `EFFECT_KINESIS_CACHE_MAX_BYTES` says otherwise: 256 MiB. */
+export const defaultCacheMaxBytes = 256 * 1024 * 1024
+
+/**
+ * The client configuration of a command: the environment (`KinesisClientConfig.fromEnv`) with the
+ * command line's options over it. The command drives every flush itself (`FlushNone`, `drain`).
+ */
+export const clientConfig = (
+  settings: ConnectionSettings | CacheSettings
+): Effect.Effect<KinesisClientConfig.KinesisClientConfig, ConfigError.ConfigError> =>
+  Effect.map(KinesisClientConfig.fromEnv, (env) => {
+    const endpoint = "endpoint" in settings ? Option.getOrUndefined(settings.endpoint) : undefined
+    return KinesisClientConfig.merge(
+      { ...env, storagePath: env.storagePath ?? defaultCacheDirectory() },
+      {
+        ...(Option.isSome(settings.region) ? { region: settings.region.value } : {}),
+        ...(Option.isSome(settings.cache) ? { storagePath: settings.cache.value } : {}),
+        options: {
+          cacheMaxBytes: env.options?.cacheMaxBytes ?? defaultCacheMaxBytes,
+          flushStrategy: FlushNone(),
+          drain: true
+        },
+        kinesisClientConfig: endpoint === undefined ? {} : { endpoint, requestHandler: http1Handler() }
+      }
+    )
+  })

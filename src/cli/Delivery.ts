@@ -1,0 +1,97 @@
+/**
+ * The command line's flush loop. While input arrives it flushes every `interval` (draining each
+ * stream), waiting longer after a flush that met trouble; once the input has ended it flushes back
+ * to back while flushes deliver, and after trouble, until the cache is empty. The caller bounds that
+ * last part with its time limit.
+ *
+ * @since 0.1.0
+ */
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type { FlushData } from "../FlushEngine.js"
+import type { KinesisClient } from "../KinesisClient.js"
+import * as Durations from "./Durations.js"
+import * as Format from "./Format.js"
+
+/** What the loop has delivered so far, and the last failure it met. */
+export interface DeliveryCounts {
+  readonly delivered: number
+  readonly dropped: number
+  readonly lastFailure: string | undefined
+}
+
+/** Nothing delivered yet. */
+export const noCounts: DeliveryCounts = { delivered: 0, dropped: 0, lastFailure: undefined }
+
+/** The loop's settings. */
+export interface DeliverySettings {
+  /** The wait between flushes while input arrives. */
+  readonly interval: Duration.Duration
+  /** The longest wait after flushes that met trouble. */
+  readonly maxBackoff: Duration.Duration
+  /** Completed when the input has ended: from then on the loop ends once the cache is empty. */
+  readonly inputEnded: Deferred.Deferred<void>
+  /** Told of every flush and failure, in order. */
+  readonly report: (update: (counts: DeliveryCounts) => DeliveryCounts) => Effect.Effect<void>
+}
+
+/** The first wait after trouble once the input has ended. */
+const firstRetry = Duration.millis(250)
+
+/** The wait after `troubled` flushes in a row met trouble: doubling from `base`, at most `maxBackoff`. */
+export const backoff = (base: Duration.Duration, troubled: number, maxBackoff: Duration.Duration): Duration.Duration =>
+  Duration.min(Duration.times(base, 2 ** Math.max(0, troubled - 1)), maxBackoff)
+
+const isTroubled = (data: FlushData) =>
+  data.recordsFailed > 0 || (data.recordsFlushed === 0 && data.recordsRemaining > 0)
+
+/**
+ * Runs until the input has ended and a flush leaves the cache empty. A flush that fails (no response,
+ * credentials that can't be found) is reported and tried again later: the records stay cached.
+ */
+export const run = (client: KinesisClient, settings: DeliverySettings): Effect.Effect<void> =>
+  Effect.gen(function* () {
+    let troubled = 0
+    for (;;) {
+      const flushed = yield* Effect.either(client.flush())
+      const ended = yield* Deferred.isDone(settings.inputEnded)
+      if (flushed._tag === "Right") {
+        const data = flushed.right
+        yield* settings.report((counts) => ({
+          ...counts,
+          delivered: counts.delivered + data.recordsFlushed,
+          dropped: counts.dropped + data.recordsDropped,
+          lastFailure: data.recordsFlushed > 0 ? undefined : counts.lastFailure
+        }))
+        if (ended && data.recordsRemaining === 0) return
+        troubled = isTroubled(data) ? troubled + 1 : 0
+      } else {
+        const message = flushed.left.message
+        yield* settings.report((counts) => ({ ...counts, lastFailure: message }))
+        troubled += 1
+      }
+      if (ended) {
+        if (troubled > 0) yield* Effect.sleep(backoff(firstRetry, troubled, settings.maxBackoff))
+      } else {
+        const wait = troubled > 0 ? backoff(settings.interval, troubled + 1, settings.maxBackoff) : settings.interval
+        yield* Effect.raceFirst(Effect.sleep(wait), Deferred.await(settings.inputEnded))
+      }
+    }
+  })
+
+/**
+ * What the user is told when records are still cached at the end, or undefined when none are: how
+ * many, where, and the last failure met.
+ */
+export const leftBehind = (
+  records: number,
+  cacheFile: string,
+  flushTimeout: Duration.Duration,
+  counts: DeliveryCounts
+): string | undefined =>
+  records === 0
+    ? undefined
+    : `${Format.plural(records, "record", "records")} left in ${cacheFile} after --flush-timeout ` +
+      `${Durations.format(flushTimeout)}: the next put or flush on this cache sends them.` +
+      `${counts.lastFailure ? ` Last failure: ${counts.lastFailure}` : ""}`

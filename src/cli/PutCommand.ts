@@ -1,0 +1,218 @@
+/**
+ * `effect-kinesis put --stream NAME [FILE...]`: a durable pipe from lines to a stream. Each line is
+ * committed to the cache before the next is taken; batches go out while input still arrives; at the
+ * end of the input the cache is flushed until it is empty or `--flush-timeout` has passed. A run that
+ * dies leaves its records in the cache, and the next run on that cache sends them first (oldest first).
+ *
+ * @since 0.1.0
+ */
+import * as Args from "@effect/cli/Args"
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
+import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import * as Ref from "effect/Ref"
+import * as KinesisClient from "../KinesisClient.js"
+import * as KinesisClientConfig from "../KinesisClientConfig.js"
+import * as RecordInput from "../RecordInput.js"
+import { BadInput, NotDelivered } from "./CliError.js"
+import * as CliOptions from "./CliOptions.js"
+import * as Delivery from "./Delivery.js"
+import * as Format from "./Format.js"
+import * as Inputs from "./Inputs.js"
+import * as LineIntake from "./LineIntake.js"
+import * as PartitionKeys from "./PartitionKeys.js"
+import * as StatusLine from "./StatusLine.js"
+
+/** What `put` has done so far. */
+interface PutStats {
+  /** Lines taken from the input (blank lines are not records and are not counted). */
+  readonly read: number
+  /** Lines committed to the cache. */
+  readonly cached: number
+  /** Lines left out: over the record limit, without their key, or refused by validation. */
+  readonly skipped: number
+  readonly delivery: Delivery.DeliveryCounts
+}
+
+const noStats: PutStats = { read: 0, cached: 0, skipped: 0, delivery: Delivery.noCounts }
+
+/** Skipped lines after which they are only counted, not each printed. */
+const printedSkips = 10
+
+/** The longest wait between flushes after trouble while input arrives. */
+const maxBackoff = Duration.seconds(10)
+
+const options = {
+  stream: Options.text("stream").pipe(
+    Options.withAlias("s"),
+    Options.withPseudoName("NAME"),
+    Options.withDescription("The Kinesis stream the lines go to.")
+  ),
+  partitionKey: Options.text("partition-key").pipe(
+    Options.withPseudoName("KEY"),
+    Options.withDescription("The partition key of every line. Default: a random key per line."),
+    Options.optional
+  ),
+  partitionKeyField: Options.text("partition-key-field").pipe(
+    Options.withPseudoName("PATH"),
+    Options.withDescription(
+      "Each line is a JSON object: its key is the value at PATH (dot-separated, e.g. user.id). A line without it is skipped."
+    ),
+    Options.optional
+  ),
+  strict: Options.boolean("strict").pipe(
+    Options.withDescription("Stop at the first line that can't be a record instead of skipping it.")
+  ),
+  flushTimeout: CliOptions.duration(
+    "flush-timeout",
+    "30s",
+    "At the end of the input, how long to go on flushing until the cache is empty."
+  ),
+  flushInterval: CliOptions.duration("flush-interval", "1s", "How often to flush while input arrives."),
+  progressInterval: CliOptions.duration(
+    "progress-interval",
+    "10s",
+    "How often to print a progress line when stderr is not a terminal (a terminal gets a live status line)."
+  ),
+  ...CliOptions.connectionSettings,
+  files: Args.text({ name: "FILE" }).pipe(
+    Args.withDescription("Files to read, one record per line, in order. Default (or -): stdin."),
+    Args.repeated
+  )
+}
+
+/** The options and arguments of `put`, as parsed. */
+export type PutArgs = Command.Command.ParseConfig<typeof options>
+
+const keySource = (args: PutArgs): Effect.Effect<PartitionKeys.KeySource, BadInput> => {
+  if (Option.isSome(args.partitionKey) && Option.isSome(args.partitionKeyField)) {
+    return Effect.fail(new BadInput({ message: "Give --partition-key or --partition-key-field, not both" }))
+  }
+  if (Option.isSome(args.partitionKey)) return Effect.succeed(PartitionKeys.fixed(args.partitionKey.value))
+  if (Option.isSome(args.partitionKeyField)) return Effect.succeed(PartitionKeys.field(args.partitionKeyField.value))
+  return Effect.succeed(PartitionKeys.random)
+}
+
+/** Refuses a malformed stream name or fixed key before any input is read. */
+const checkTarget = (stream: string, keys: PartitionKeys.KeySource) =>
+  RecordInput.validate({
+    streamName: stream,
+    partitionKey: keys._tag === "Fixed" ? keys.key : "key",
+    data: new Uint8Array(1)
+  }).pipe(Effect.mapError((error) => new BadInput({ message: error.message })))
+
+const statusLine = (stats: PutStats, cache: KinesisClient.CacheStatus | undefined, elapsedMillis: number) =>
+  [
+    `read ${Format.count(stats.read)}`,
+    `cached ${Format.count(stats.cached)}`,
+    ...(stats.skipped > 0 ? [`skipped ${Format.count(stats.skipped)}`] : []),
+    `delivered ${Format.count(stats.delivery.delivered)}`,
+    Format.rate(stats.delivery.delivered, elapsedMillis),
+    cache === undefined ? "cache ?" : `in cache ${Format.count(cache.records)} (${Format.bytes(cache.bytes)})`,
+    Format.seconds(elapsedMillis)
+  ].join("  ")
+
+const summary = (stats: PutStats, elapsedMillis: number) =>
+  `put: read ${Format.plural(stats.read, "line", "lines")}, cached ${Format.count(stats.cached)}` +
+  `${stats.skipped > 0 ? `, skipped ${Format.count(stats.skipped)}` : ""}; delivered ` +
+  `${Format.count(stats.delivery.delivered)} in ${Format.seconds(elapsedMillis)} (${Format.rate(stats.delivery.delivered, elapsedMillis)})` +
+  `${stats.delivery.dropped > 0 ? `; dropped ${Format.count(stats.delivery.dropped)} after their last retry` : ""}`
+
+/** Runs `put` with parsed arguments. */
+export const put = (args: PutArgs) =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const keys = yield* keySource(args)
+      yield* checkTarget(args.stream, keys)
+      const inputs = yield* Inputs.open(args.files)
+      const config = yield* CliOptions.clientConfig(args)
+      const cacheFile = KinesisClientConfig.resolveCacheFile(yield* KinesisClientConfig.resolveConfig(config))
+      const client = yield* KinesisClient.make(config)
+      const stats = yield* Ref.make(noStats)
+      const startedAt = yield* Clock.currentTimeMillis
+      const elapsed = Effect.map(Clock.currentTimeMillis, (now) => now - startedAt)
+
+      const status = yield* StatusLine.start(
+        process.stderr,
+        Effect.all([Ref.get(stats), Effect.option(client.cacheStatus()), elapsed]).pipe(
+          Effect.map(([current, cache, millis]) => statusLine(current, Option.getOrUndefined(cache), millis))
+        ),
+        args.progressInterval
+      )
+      const earlier = yield* client.cacheStatus()
+      if (earlier.records > 0) {
+        status.note(`put: ${Format.plural(earlier.records, "record", "records")} left in ${cacheFile} go first`)
+      }
+
+      const inputEnded = yield* Deferred.make<void>()
+      const delivery = yield* Effect.forkScoped(
+        Delivery.run(client, {
+          interval: args.flushInterval,
+          maxBackoff,
+          inputEnded,
+          report: (update) => Ref.update(stats, (current) => ({ ...current, delivery: update(current.delivery) }))
+        })
+      )
+
+      const skipped = (where: string, reason: string) =>
+        Effect.gen(function* () {
+          const { skipped } = yield* Ref.updateAndGet(stats, (current) => ({
+            ...current,
+            skipped: current.skipped + 1
+          }))
+          if (skipped <= printedSkips) status.note(`put: skipped ${where}: ${reason}`)
+          if (skipped === printedSkips) status.note("put: further skipped lines are counted, not printed")
+        })
+
+      const take = LineIntake.take({
+        client,
+        stream: args.stream,
+        keys,
+        strict: args.strict,
+        fullCacheWait: args.flushTimeout,
+        skipped,
+        taken: (read, cached) =>
+          Ref.update(stats, (current) => ({ ...current, read: current.read + read, cached: current.cached + cached }))
+      })
+      const reading = yield* Effect.either(Effect.forEach(inputs, take, { discard: true })).pipe(
+        Effect.onInterrupt(() =>
+          Effect.flatMap(Ref.get(stats), (current) =>
+            Effect.sync(() =>
+              status.note(
+                `put: interrupted after ${Format.plural(current.cached, "cached line", "cached lines")}; the cache keeps them (${cacheFile})`
+              )
+            )
+          )
+        )
+      )
+      yield* Deferred.succeed(inputEnded, undefined)
+      yield* Effect.timeoutOption(Fiber.join(delivery), args.flushTimeout)
+      yield* Fiber.interrupt(delivery)
+      const left = yield* client.cacheStatus()
+      yield* status.stop
+      const final = yield* Ref.get(stats)
+      const millis = yield* elapsed
+      yield* Effect.sync(() => process.stderr.write(`${summary(final, millis)}\n`))
+
+      if (Either.isLeft(reading)) return yield* Effect.fail(reading.left)
+      const leftBehind = Delivery.leftBehind(left.records, cacheFile, args.flushTimeout, final.delivery)
+      if (final.skipped > 0) {
+        const skipped = `${Format.plural(final.skipped, "line was", "lines were")} skipped`
+        return yield* new BadInput({ message: leftBehind ? `${skipped}; ${leftBehind}` : skipped })
+      }
+      if (leftBehind) return yield* new NotDelivered({ message: leftBehind })
+    })
+  )
+
+/** The `put` command. */
+export const command = Command.make("put", options, put).pipe(
+  Command.withDescription(
+    "Send lines to a Kinesis stream through a durable cache: one record per line of the files, or of stdin."
+  )
+)
