@@ -87,7 +87,8 @@ export const defaultCacheMaxBytes = 256 * 1024 * 1024
 
 /**
  * The client configuration of a command: the environment (`KinesisClientConfig.fromEnv`) with the
- * command line's options over it. The command drives every flush itself (`FlushNone`, `drain`).
+ * command line's options over it. The command drives every flush itself (`FlushNone`), one batch per
+ * stream at a time (`drain: false`), so its counts move batch by batch.
  */
 export const clientConfig = (
   settings: ConnectionSettings | CacheSettings
@@ -102,7 +103,7 @@ export const clientConfig = (
         options: {
           cacheMaxBytes: env.options?.cacheMaxBytes ?? defaultCacheMaxBytes,
           flushStrategy: FlushNone(),
-          drain: true
+          drain: false
         },
         kinesisClientConfig: endpoint === undefined ? {} : { endpoint, requestHandler: http1Handler() }
       }

@@ -1,8 +1,9 @@
 /**
- * The command line's flush loop. While input arrives it flushes every `interval` (draining each
- * stream), waiting longer after a flush that met trouble; once the input has ended it flushes back
- * to back while flushes deliver, and after trouble, until the cache is empty. The caller bounds that
- * last part with its time limit.
+ * The command line's flush loop. Each flush sends one batch per stream, so the counts move batch by
+ * batch. While input arrives the loop flushes every `interval`, or at once after a full batch, and
+ * waits longer after a flush that met trouble. Once the input has ended it flushes back to back while
+ * flushes deliver, and after trouble, until the cache is empty; the caller bounds that part with its
+ * time limit.
  *
  * @since 0.1.0
  */
@@ -46,6 +47,9 @@ export const backoff = (base: Duration.Duration, troubled: number, maxBackoff: D
 const isTroubled = (data: FlushData) =>
   data.recordsFailed > 0 || (data.recordsFlushed === 0 && data.recordsRemaining > 0)
 
+/** The records of a full `PutRecords` batch: a flush that sent as many leaves more to send at once. */
+const fullBatch = 500
+
 /**
  * Runs until the input has ended and a flush leaves the cache empty. A flush that fails (no response,
  * credentials that can't be found) is reported and tried again later: the records stay cached.
@@ -66,6 +70,8 @@ export const run = (client: KinesisClient, settings: DeliverySettings): Effect.E
         }))
         if (ended && data.recordsRemaining === 0) return
         troubled = isTroubled(data) ? troubled + 1 : 0
+        const moreToSend = data.recordsRemaining > 0 && data.recordsFlushed >= (ended ? 1 : fullBatch)
+        if (troubled === 0 && moreToSend) continue
       } else {
         const message = flushed.left.message
         yield* settings.report((counts) => ({ ...counts, lastFailure: message }))

@@ -59,7 +59,9 @@ export const start = (
       Effect.repeat(Schedule.spaced(tty ? terminalRefresh : every)),
       Effect.forkScoped
     )
-    const stop = Effect.zipRight(Fiber.interrupt(fiber), tty ? Effect.sync(() => output.write(clearLine)) : Effect.void)
+    const stop = yield* Effect.once(
+      Effect.zipRight(Fiber.interrupt(fiber), tty ? Effect.sync(() => output.write(clearLine)) : Effect.void)
+    )
     yield* Effect.addFinalizer(() => stop)
-    return { note: (message) => note(output, message), stop: Effect.asVoid(stop) }
+    return { note: (message) => note(output, message), stop }
   })
