@@ -42,7 +42,9 @@ const result = await esbuild.build({
   external: providedPackages,
   plugins: [libraryModulesFromDist],
   // Bundled CommonJS packages (yaml) call require(): an ES module has none of its own.
-  banner: { js: 'import { createRequire as __createRequire } from "node:module"; const require = __createRequire(import.meta.url);' }
+  banner: {
+    js: 'import { createRequire as __createRequire } from "node:module"; const require = __createRequire(import.meta.url);'
+  }
 })
 
 const packageDirOf = (input) => {
@@ -53,7 +55,9 @@ const bundled = [...new Set(Object.keys(result.metafile.inputs).map(packageDirOf
 const notices = bundled.map((dir) => {
   const own = JSON.parse(fs.readFileSync(path.join(root, dir, "package.json"), "utf8"))
   const licenceFile = fs.readdirSync(path.join(root, dir)).find((name) => /^(licen[cs]e|copying)/i.test(name))
-  const text = licenceFile ? fs.readFileSync(path.join(root, dir, licenceFile), "utf8").trim() : `License: ${own.license}`
+  const text = licenceFile
+    ? fs.readFileSync(path.join(root, dir, licenceFile), "utf8").trim()
+    : `License: ${own.license}`
   return `${own.name}@${own.version} (${own.license})\n\n${text}\n`
 })
 fs.writeFileSync(
@@ -61,4 +65,6 @@ fs.writeFileSync(
   `dist/cli.js bundles these packages:\n\n${notices.join(`\n${"-".repeat(72)}\n\n`)}`
 )
 fs.chmodSync(path.join(root, "dist", "cli.js"), 0o755)
-console.log(`dist/cli.js: ${fs.statSync(path.join(root, "dist", "cli.js")).size} bytes, bundling ${bundled.length} packages`)
+console.log(
+  `dist/cli.js: ${fs.statSync(path.join(root, "dist", "cli.js")).size} bytes, bundling ${bundled.length} packages`
+)
