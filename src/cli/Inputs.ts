@@ -7,9 +7,10 @@
  */
 
 import * as fs from "node:fs"
+import * as NodeStream from "@effect/platform-node/NodeStream"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
-import * as Stream from "effect/Stream"
+import type * as Stream from "effect/Stream"
 import { BadInput } from "./CliError.js"
 
 /** One source of lines. */
@@ -22,13 +23,11 @@ export interface Input {
 
 const reason = (cause: unknown) => (cause instanceof Error ? cause.message : String(cause))
 
-const chunksOf = (name: string, readable: NodeJS.ReadableStream): Stream.Stream<Uint8Array, BadInput> =>
-  Stream.fromAsyncIterable(
-    readable as AsyncIterable<Uint8Array>,
-    (cause) => new BadInput({ message: `Could not read ${name} (${reason(cause)})` })
-  )
+/** The readable's chunks as it gives them; interrupting the stream stops waiting for the next one. */
+const chunksOf = (name: string, readable: () => NodeJS.ReadableStream): Stream.Stream<Uint8Array, BadInput> =>
+  NodeStream.fromReadable(readable, (cause) => new BadInput({ message: `Could not read ${name} (${reason(cause)})` }))
 
-const stdin: Input = { name: "stdin", chunks: Stream.suspend(() => chunksOf("stdin", process.stdin)) }
+const stdin: Input = { name: "stdin", chunks: chunksOf("stdin", () => process.stdin) }
 
 const openFile = (name: string): Effect.Effect<Input, BadInput, Scope.Scope> =>
   Effect.acquireRelease(
@@ -47,7 +46,7 @@ const openFile = (name: string): Effect.Effect<Input, BadInput, Scope.Scope> =>
   ).pipe(
     Effect.map((handle) => ({
       name,
-      chunks: Stream.suspend(() => chunksOf(name, handle.createReadStream({ autoClose: false })))
+      chunks: chunksOf(name, () => handle.createReadStream({ autoClose: false }))
     }))
   )
 

@@ -107,13 +107,18 @@ const checkTarget = (stream: string, keys: PartitionKeys.KeySource) =>
     data: new Uint8Array(1)
   }).pipe(Effect.mapError((error) => new BadInput({ message: error.message })))
 
-const statusLine = (stats: PutStats, cache: KinesisClient.CacheStatus | undefined, elapsedMillis: number) =>
+const statusLine = (
+  stats: PutStats,
+  cache: KinesisClient.CacheStatus | undefined,
+  elapsedMillis: number,
+  rate: string
+) =>
   [
     `read ${Format.count(stats.read)}`,
     `cached ${Format.count(stats.cached)}`,
     ...(stats.skipped > 0 ? [`skipped ${Format.count(stats.skipped)}`] : []),
     `delivered ${Format.count(stats.delivery.delivered)}`,
-    Format.rate(stats.delivery.delivered, elapsedMillis),
+    rate,
     cache === undefined ? "cache ?" : `in cache ${Format.count(cache.records)} (${Format.bytes(cache.bytes)})`,
     Format.seconds(elapsedMillis)
   ].join("  ")
@@ -138,10 +143,13 @@ export const put = (args: PutArgs) =>
       const startedAt = yield* Clock.currentTimeMillis
       const elapsed = Effect.map(Clock.currentTimeMillis, (now) => now - startedAt)
 
+      const recentRate = StatusLine.recentRate()
       const status = yield* StatusLine.start(
         process.stderr,
         Effect.all([Ref.get(stats), Effect.option(client.cacheStatus()), elapsed]).pipe(
-          Effect.map(([current, cache, millis]) => statusLine(current, Option.getOrUndefined(cache), millis))
+          Effect.map(([current, cache, millis]) =>
+            statusLine(current, Option.getOrUndefined(cache), millis, recentRate(millis, current.delivery.delivered))
+          )
         ),
         args.progressInterval
       )

@@ -10,6 +10,7 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
+import * as Format from "./Format.js"
 
 /** How often a terminal's status line is redrawn. */
 export const terminalRefresh = Duration.millis(250)
@@ -30,6 +31,23 @@ export interface StatusLine {
 }
 
 const clearLine = "\r\x1b[2K"
+
+/** How far back `recentRate` looks. */
+const rateWindowMillis = 5000
+
+/**
+ * A rate over the last five seconds: give it the time and a running count at each redraw, and it
+ * gives the count's growth per second since the oldest sample within the window (`1,234/s`).
+ */
+export const recentRate = (): ((millis: number, total: number) => string) => {
+  const samples: Array<{ readonly millis: number; readonly total: number }> = []
+  return (millis, total) => {
+    samples.push({ millis, total })
+    while (samples.length > 2 && samples[1]!.millis <= millis - rateWindowMillis) samples.shift()
+    const oldest = samples[0]!
+    return samples.length < 2 ? Format.rate(total, millis) : Format.rate(total - oldest.total, millis - oldest.millis)
+  }
+}
 
 /** Prints `message` on a line of its own above a terminal's status line, or as a plain line. */
 export const note = (output: Output, message: string): void => {
@@ -54,11 +72,7 @@ export const start = (
         return output.write(`${clearLine}${width > 1 && line.length >= width ? line.slice(0, width - 1) : line}`)
       })
     )
-    const fiber = yield* draw.pipe(
-      Effect.delay(tty ? terminalRefresh : every),
-      Effect.repeat(Schedule.spaced(tty ? terminalRefresh : every)),
-      Effect.forkScoped
-    )
+    const fiber = yield* draw.pipe(Effect.schedule(Schedule.spaced(tty ? terminalRefresh : every)), Effect.forkScoped)
     const stop = yield* Effect.once(
       Effect.zipRight(Fiber.interrupt(fiber), tty ? Effect.sync(() => output.write(clearLine)) : Effect.void)
     )
