@@ -90,6 +90,17 @@ describe("effect-kinesis put", () => {
     expect(status.stdout).toContain("records: 0")
   })
 
+  it("delivers a single line: echo hello | put", async () => {
+    const stream = await freshStream()
+    const result = await runCli(
+      ["put", "--stream", stream, "--endpoint", local.endpoint, "--cache", dirs.make()],
+      "hello\n"
+    )
+    expect(result.stderr).toContain("delivered 1 ")
+    expect(result.code).toBe(0)
+    expect(await textsOf(stream)).toEqual(["hello"])
+  })
+
   it("sends while input still arrives; after kill -9 the next run delivers the rest, the old records first", async () => {
     const stream = await freshStream()
     const cache = dirs.make()
@@ -127,6 +138,18 @@ describe("effect-kinesis put", () => {
     // Start-up (the TypeScript loader) plus the one second of flushing, with room for a slow machine.
     expect(result.millis).toBeLessThan(15_000)
     expect((await runCli(["status", "--cache", cache])).stdout).toContain("records: 100")
+  })
+
+  it("exits 1 when Kinesis refused records until their retries ran out, and says why on stderr", async () => {
+    const result = await runCli(
+      ["put", "--stream", `missing-${process.pid}`, "--endpoint", local.endpoint, "--cache", dirs.make()],
+      numberedLines("line", 1, 20),
+      { EFFECT_KINESIS_MAX_RETRIES: "0" }
+    )
+    expect(result.code).toBe(1)
+    expect(result.stderr).toContain("ResourceNotFoundException")
+    expect(result.stderr).toContain("effect-kinesis: 20 records were dropped after their last retry")
+    expect(result.stdout).toBe("")
   })
 
   it("flush sends what a dead-endpoint run left; clear deletes it unsent", async () => {

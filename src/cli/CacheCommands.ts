@@ -84,8 +84,8 @@ export const flush = Command.make("flush", flushOptions, (args) =>
       const final = yield* Ref.get(counts)
       const millis = (yield* Clock.currentTimeMillis) - started
       yield* stderr(`flush: delivered ${Format.count(final.delivered)} in ${Format.seconds(millis)}`)
-      const leftBehind = Delivery.leftBehind(left.records, cacheFile, args.flushTimeout, final)
-      if (leftBehind) return yield* new NotDelivered({ message: leftBehind })
+      const shortfall = Delivery.shortfall(left.records, cacheFile, args.flushTimeout, final)
+      if (shortfall) return yield* new NotDelivered({ message: shortfall })
     })
   )
 ).pipe(Command.withDescription("Send what a cache holds until it is empty or the time limit."))

@@ -58,8 +58,9 @@ export const run = (client: KinesisClient, settings: DeliverySettings): Effect.E
   Effect.gen(function* () {
     let troubled = 0
     for (;;) {
-      const flushed = yield* Effect.either(client.flush())
+      // Read before the flush: a flush that began while input still arrived may have missed its last lines.
       const ended = yield* Deferred.isDone(settings.inputEnded)
+      const flushed = yield* Effect.either(client.flush())
       if (flushed._tag === "Right") {
         const data = flushed.right
         yield* settings.report((counts) => ({
@@ -87,17 +88,27 @@ export const run = (client: KinesisClient, settings: DeliverySettings): Effect.E
   })
 
 /**
- * What the user is told when records are still cached at the end, or undefined when none are: how
- * many, where, and the last failure met.
+ * What the user is told when not everything was delivered, or undefined when it was: records dropped
+ * after their last retry, and records still cached (how many, where, and the last failure met).
  */
-export const leftBehind = (
+export const shortfall = (
   records: number,
   cacheFile: string,
   flushTimeout: Duration.Duration,
   counts: DeliveryCounts
-): string | undefined =>
-  records === 0
-    ? undefined
-    : `${Format.plural(records, "record", "records")} left in ${cacheFile} after --flush-timeout ` +
-      `${Durations.format(flushTimeout)}: the next put or flush on this cache sends them.` +
-      `${counts.lastFailure ? ` Last failure: ${counts.lastFailure}` : ""}`
+): string | undefined => {
+  const parts: Array<string> = []
+  if (counts.dropped > 0) {
+    parts.push(
+      `${Format.plural(counts.dropped, "record was", "records were")} dropped after their last retry (the warnings above say why)`
+    )
+  }
+  if (records > 0) {
+    parts.push(
+      `${Format.plural(records, "record", "records")} left in ${cacheFile} after --flush-timeout ` +
+        `${Durations.format(flushTimeout)}: the next put or flush on this cache sends them.` +
+        `${counts.lastFailure ? ` Last failure: ${counts.lastFailure}` : ""}`
+    )
+  }
+  return parts.length === 0 ? undefined : parts.join("; ")
+}

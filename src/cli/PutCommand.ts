@@ -209,12 +209,12 @@ export const put = (args: PutArgs) =>
       yield* Effect.sync(() => process.stderr.write(`${summary(final, millis)}\n`))
 
       if (Either.isLeft(reading)) return yield* Effect.fail(reading.left)
-      const leftBehind = Delivery.leftBehind(left.records, cacheFile, args.flushTimeout, final.delivery)
+      const shortfall = Delivery.shortfall(left.records, cacheFile, args.flushTimeout, final.delivery)
       if (final.skipped > 0) {
         const skipped = `${Format.plural(final.skipped, "line was", "lines were")} skipped`
-        return yield* new BadInput({ message: leftBehind ? `${skipped}; ${leftBehind}` : skipped })
+        return yield* new BadInput({ message: shortfall ? `${skipped}; ${shortfall}` : skipped })
       }
-      if (leftBehind) return yield* new NotDelivered({ message: leftBehind })
+      if (shortfall) return yield* new NotDelivered({ message: shortfall })
     })
   )
 

@@ -63,6 +63,7 @@ cli(process.argv).pipe(
   ),
   Effect.provide(environment),
   NodeRuntime.runMain({
+    disablePrettyLogger: true,
     teardown: (exit, onExit) => {
       if (Exit.isSuccess(exit)) return onExit(Number(process.exitCode ?? 0))
       onExit(Cause.isInterruptedOnly(exit.cause) ? CliError.interruptedStatus : 1)
