@@ -129,6 +129,28 @@ const summary = (stats: PutStats, elapsedMillis: number) =>
   `${Format.count(stats.delivery.delivered)} in ${Format.seconds(elapsedMillis)} (${Format.rate(stats.delivery.delivered, elapsedMillis)})` +
   `${stats.delivery.dropped > 0 ? `; dropped ${Format.count(stats.delivery.dropped)} after their last retry` : ""}`
 
+/**
+ * How the run ends: the reading's failure, skipped lines (exit 2) or what was not delivered (exit 1),
+ * each told together with what was not delivered; or success.
+ */
+const outcome = (
+  reading: Either.Either<void, LineIntake.IntakeError>,
+  stats: PutStats,
+  shortfall: string | undefined
+): Effect.Effect<void, LineIntake.IntakeError> => {
+  const also = (message: string) => (shortfall ? `${message}; ${shortfall}` : message)
+  if (Either.isLeft(reading)) {
+    const error = reading.left
+    if (error._tag === "BadInput") return new BadInput({ message: also(error.message) })
+    if (error._tag === "NotDelivered") return new NotDelivered({ message: also(error.message) })
+    return Effect.fail(error)
+  }
+  if (stats.skipped > 0) {
+    return new BadInput({ message: also(`${Format.plural(stats.skipped, "line was", "lines were")} skipped`) })
+  }
+  return shortfall ? new NotDelivered({ message: shortfall }) : Effect.void
+}
+
 /** Runs `put` with parsed arguments. */
 export const put = (args: PutArgs) =>
   Effect.scoped(
@@ -208,13 +230,11 @@ export const put = (args: PutArgs) =>
       const millis = yield* elapsed
       yield* Effect.sync(() => process.stderr.write(`${summary(final, millis)}\n`))
 
-      if (Either.isLeft(reading)) return yield* Effect.fail(reading.left)
-      const shortfall = Delivery.shortfall(left.records, cacheFile, args.flushTimeout, final.delivery)
-      if (final.skipped > 0) {
-        const skipped = `${Format.plural(final.skipped, "line was", "lines were")} skipped`
-        return yield* new BadInput({ message: shortfall ? `${skipped}; ${shortfall}` : skipped })
-      }
-      if (shortfall) return yield* new NotDelivered({ message: shortfall })
+      return yield* outcome(
+        reading,
+        final,
+        Delivery.shortfall(left.records, cacheFile, args.flushTimeout, final.delivery)
+      )
     })
   )
 

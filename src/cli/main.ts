@@ -12,6 +12,7 @@ import * as NodePath from "@effect/platform-node/NodePath"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as NodeTerminal from "@effect/platform-node/NodeTerminal"
 import * as Cause from "effect/Cause"
+import type * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
@@ -42,6 +43,25 @@ const stderrLogger = Logger.make(({ logLevel, message }) => {
   StatusLine.note(process.stderr, `effect-kinesis: ${logLevel.label.toLowerCase()}: ${text}`)
 })
 
+/** Colour codes: help and usage errors keep them only on a terminal, and not with NO_COLOR set. */
+const colourCode = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, "g")
+
+const withoutColour = (
+  write: (...args: ReadonlyArray<unknown>) => Effect.Effect<void>,
+  terminal: boolean | undefined
+) =>
+  terminal && !process.env.NO_COLOR
+    ? write
+    : (...args: ReadonlyArray<unknown>) =>
+        write(...args.map((arg) => (typeof arg === "string" ? arg.replace(colourCode, "") : arg)))
+
+/** The console @effect/cli prints help and usage errors with, without colour codes where they don't belong. */
+const plainWhereNeeded = (console: Console.Console): Console.Console => ({
+  ...console,
+  log: withoutColour(console.log, process.stdout.isTTY),
+  error: withoutColour(console.error, process.stderr.isTTY)
+})
+
 const environment = Layer.mergeAll(
   NodeFileSystem.layer,
   NodePath.layer,
@@ -53,7 +73,7 @@ const environment = Layer.mergeAll(
 // on it for this tool. Setting the variable to false shows it again.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true"
 
-cli(process.argv).pipe(
+Effect.flatMap(Effect.console, (console) => Effect.withConsole(cli(process.argv), plainWhereNeeded(console))).pipe(
   Effect.catchAll((error) =>
     Effect.sync(() => {
       const line = CliError.describe(error)
