@@ -265,3 +265,51 @@ describe("effect-kinesis put", () => {
     expect(fs.readdirSync(cache)).toEqual([])
   })
 })
+
+describe("effect-kinesis local", () => {
+  it("prints its endpoint on stdout; put delivers there; Ctrl-C stops put (exit 130, cache kept) and local", async () => {
+    const server = startCli(["local", "--stream", "first", "--stream", "second"])
+    const endpoint = await new Promise<string>((resolve, reject) => {
+      server.child.stdout!.on("data", () => {
+        const line = server.stdout().split("\n")[0]
+        if (server.stdout().includes("\n")) resolve(line!)
+      })
+      server.exited.then(() => reject(new Error(`local ended: ${server.stderr()}`)))
+    })
+    expect(endpoint).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
+
+    const cache = dirs.make()
+    const delivered = await runCli(
+      ["put", "--stream", "second", "--endpoint", endpoint, "--cache", cache],
+      "to second\n"
+    )
+    expect(delivered.code).toBe(0)
+
+    const interrupted = startCli([
+      "put",
+      "--stream",
+      "first",
+      "--endpoint",
+      endpoint,
+      "--cache",
+      cache,
+      "--flush-interval",
+      "1h",
+      "--progress-interval",
+      "100ms"
+    ])
+    interrupted.child.stdin!.write(numberedLines("line", 1, 10))
+    await interrupted.awaitStderr(/cached 10 /)
+    // The running put holds the cache: status says so and fails.
+    const busy = await runCli(["status", "--cache", cache])
+    expect(busy.code).toBe(1)
+    expect(busy.stderr).toContain("in use by another client")
+    interrupted.child.kill("SIGINT")
+    expect((await interrupted.exited).code).toBe(130)
+    expect(interrupted.stderr()).toContain("put: interrupted after 10 cached lines; the cache keeps them")
+    expect((await runCli(["status", "--cache", cache])).stdout).toContain("records: 10")
+
+    server.child.kill("SIGINT")
+    expect((await server.exited).code).toBe(130)
+  })
+})
