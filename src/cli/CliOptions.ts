@@ -40,6 +40,14 @@ export const duration = (name: string, fallback: string, description: string): O
     )
   )
 
+/** An option that takes a text value and may be left out: `--name VALUE`. */
+export const optionalText = (
+  name: string,
+  value: string,
+  description: string
+): Options.Options<Option.Option<string>> =>
+  Options.text(name).pipe(Options.withPseudoName(value), Options.withDescription(description), Options.optional)
+
 /** Where the cache is and which region it serves. */
 export interface CacheSettings {
   readonly cache: Option.Option<string>
@@ -53,29 +61,25 @@ export interface ConnectionSettings extends CacheSettings {
 
 /** `--cache DIR` and `--region`: every command that opens a cache takes them. */
 export const cacheSettings = {
-  cache: Options.text("cache").pipe(
-    Options.withPseudoName("DIR"),
-    Options.withDescription(
-      "The cache directory. Default: EFFECT_KINESIS_STORAGE_PATH, else the cli folder of the library's per-user data directory."
-    ),
-    Options.optional
+  cache: optionalText(
+    "cache",
+    "DIR",
+    "The cache directory. Default: EFFECT_KINESIS_STORAGE_PATH, else the cli folder of the library's per-user data directory."
   ),
-  region: Options.text("region").pipe(
-    Options.withPseudoName("REGION"),
-    Options.withDescription("The AWS region of the streams. Default: AWS_REGION, then AWS_DEFAULT_REGION."),
-    Options.optional
+  region: optionalText(
+    "region",
+    "REGION",
+    "The AWS region of the streams. Default: AWS_REGION, then AWS_DEFAULT_REGION."
   )
 }
 
 /** The cache settings, and `--endpoint` for the commands that send. */
 export const connectionSettings = {
   ...cacheSettings,
-  endpoint: Options.text("endpoint").pipe(
-    Options.withPseudoName("URL"),
-    Options.withDescription(
-      "Send to this Kinesis endpoint (a local one such as kinesalite, over HTTP/1.1) instead of AWS. Default: AWS_ENDPOINT_URL_KINESIS, then AWS_ENDPOINT_URL."
-    ),
-    Options.optional
+  endpoint: optionalText(
+    "endpoint",
+    "URL",
+    "Send to this Kinesis endpoint (a local one such as kinesalite, over HTTP/1.1) instead of AWS. Default: AWS_ENDPOINT_URL_KINESIS, then AWS_ENDPOINT_URL."
   )
 }
 

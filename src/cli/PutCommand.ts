@@ -54,17 +54,15 @@ const options = {
     Options.withPseudoName("NAME"),
     Options.withDescription("The Kinesis stream the lines go to.")
   ),
-  partitionKey: Options.text("partition-key").pipe(
-    Options.withPseudoName("KEY"),
-    Options.withDescription("The partition key of every line. Default: a random key per line."),
-    Options.optional
+  partitionKey: CliOptions.optionalText(
+    "partition-key",
+    "KEY",
+    "The partition key of every line. Default: a random key per line."
   ),
-  partitionKeyField: Options.text("partition-key-field").pipe(
-    Options.withPseudoName("PATH"),
-    Options.withDescription(
-      "Each line is a JSON object: its key is the value at PATH (dot-separated, e.g. user.id). A line without it is skipped."
-    ),
-    Options.optional
+  partitionKeyField: CliOptions.optionalText(
+    "partition-key-field",
+    "PATH",
+    "Each line is a JSON object: its key is the value at PATH (dot-separated, e.g. user.id). A line without it is skipped."
   ),
   strict: Options.boolean("strict").pipe(
     Options.withDescription("Stop at the first line that can't be a record instead of skipping it.")
