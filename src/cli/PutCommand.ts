@@ -177,6 +177,9 @@ export const put = (args: PutArgs) =>
       if (earlier.records > 0) {
         status.note(`put: ${Format.plural(earlier.records, "record", "records")} left in ${cacheFile} go first`)
       }
+      if (inputs.some((input) => input.name === "stdin") && process.stdin.isTTY) {
+        status.note("put: reading lines from the terminal; Ctrl-D ends the input")
+      }
 
       const inputEnded = yield* Deferred.make<void>()
       const delivery = yield* Effect.forkScoped(
