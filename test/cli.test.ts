@@ -5,6 +5,7 @@
 import * as fs from "node:fs"
 import * as net from "node:net"
 import * as path from "node:path"
+import { DeleteStreamCommand } from "@aws-sdk/client-kinesis"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { type LocalKinesisServer, startLocalKinesis } from "../src/testing.js"
 import { numberedLines, runCli, startCli } from "./support/cli.js"
@@ -140,16 +141,43 @@ describe("effect-kinesis put", () => {
     expect((await runCli(["status", "--cache", cache])).stdout).toContain("records: 100")
   })
 
-  it("exits 1 when Kinesis refused records until their retries ran out, and says why on stderr", async () => {
+  it("refuses a stream that does not exist before reading a line (exit 2)", async () => {
+    const cache = dirs.make()
     const result = await runCli(
-      ["put", "--stream", `missing-${process.pid}`, "--endpoint", local.endpoint, "--cache", dirs.make()],
-      numberedLines("line", 1, 20),
+      ["put", "--stream", `missing-${process.pid}`, "--endpoint", local.endpoint, "--cache", cache],
+      numberedLines("line", 1, 20)
+    )
+    expect(result.code).toBe(2)
+    expect(result.stderr).toContain(`effect-kinesis: There is no stream missing-${process.pid} in us-east-1`)
+    expect((await runCli(["status", "--cache", cache])).stdout).toContain("records: 0")
+  })
+
+  it("exits 1 when Kinesis refused records until their retries ran out, and says why on stderr", async () => {
+    const stream = await freshStream()
+    const run = startCli(
+      ["put", "--stream", stream, "--endpoint", local.endpoint, "--cache", dirs.make(), "--progress-interval", "100ms"],
       { EFFECT_KINESIS_MAX_RETRIES: "0" }
     )
-    expect(result.code).toBe(1)
-    expect(result.stderr).toContain("ResourceNotFoundException")
-    expect(result.stderr).toContain("effect-kinesis: 20 records were dropped after their last retry")
-    expect(result.stdout).toBe("")
+    // The stream existed when put started; it is deleted before the lines arrive.
+    await run.awaitStderr(/read 0/)
+    await local.sdk.send(new DeleteStreamCommand({ StreamName: stream }))
+    run.child.stdin!.end(numberedLines("line", 1, 20))
+    expect((await run.exited).code).toBe(1)
+    expect(run.stderr()).toContain("ResourceNotFoundException")
+    expect(run.stderr()).toContain("effect-kinesis: 20 records were dropped after their last retry")
+    expect(run.stdout()).toBe("")
+  })
+
+  it("keeps the input order when the cache is full and waits for room", async () => {
+    const stream = await freshStream()
+    const input = Array.from({ length: 3000 }, (_, i) => (i % 7 === 0 ? `${i}:${"x".repeat(300)}` : `${i}`))
+    const result = await runCli(
+      ["put", "--stream", stream, "--partition-key", "one", "--endpoint", local.endpoint, "--cache", dirs.make()],
+      `${input.join("\n")}\n`,
+      { EFFECT_KINESIS_CACHE_MAX_BYTES: "20000" }
+    )
+    expect(result.code).toBe(0)
+    expect(await textsOf(stream)).toEqual(input)
   })
 
   it("flush sends what a dead-endpoint run left; clear deletes it unsent", async () => {
@@ -302,11 +330,13 @@ describe("effect-kinesis local", () => {
     await interrupted.awaitStderr(/cached 10 /)
     // The running put holds the cache: status says so and fails.
     const busy = await runCli(["status", "--cache", cache])
-    expect(busy.code).toBe(1)
-    expect(busy.stderr).toContain("in use by another client")
+    expect(busy.code).toBe(3)
+    expect(busy.stderr).toContain(`effect-kinesis: The cache ${cacheFileIn(cache)} is in use by another process`)
     interrupted.child.kill("SIGINT")
     expect((await interrupted.exited).code).toBe(130)
-    expect(interrupted.stderr()).toContain("put: interrupted after 10 cached lines; the cache keeps them")
+    expect(interrupted.stderr()).toContain(
+      `put: interrupted after 10 lines cached; 10 records wait in ${cacheFileIn(cache)}`
+    )
     expect((await runCli(["status", "--cache", cache])).stdout).toContain("records: 10")
 
     server.child.kill("SIGINT")

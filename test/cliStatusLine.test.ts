@@ -31,7 +31,7 @@ describe("StatusLine", () => {
         "\r\x1b[2Kdrawn 3 tim",
         "\r\x1b[2Kdrawn 4 tim"
       ])
-      line.note("a note")
+      yield* line.note("a note")
       expect(writes.at(-1)).toBe("\r\x1b[2Ka note\n")
       yield* line.stop
       yield* line.stop
@@ -50,7 +50,7 @@ describe("StatusLine", () => {
       yield* TestClock.adjust("10 seconds")
       yield* TestClock.adjust("10 seconds")
       expect(writes).toEqual(["progress\n", "progress\n", "progress\n"])
-      line.note("a note")
+      yield* line.note("a note")
       yield* line.stop
       expect(writes.slice(3)).toEqual(["a note\n"])
     })

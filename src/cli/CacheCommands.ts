@@ -4,28 +4,26 @@
  *
  * @since 0.1.0
  */
-
-import * as fs from "node:fs"
 import * as Command from "@effect/cli/Command"
+import * as FileSystem from "@effect/platform/FileSystem"
 import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Ref from "effect/Ref"
-import * as KinesisClient from "../KinesisClient.js"
-import * as KinesisClientConfig from "../KinesisClientConfig.js"
 import { NotDelivered } from "./CliError.js"
 import * as CliOptions from "./CliOptions.js"
 import * as Delivery from "./Delivery.js"
 import * as Format from "./Format.js"
 import * as StatusLine from "./StatusLine.js"
 
-/** The configuration of the settings given and its cache file, and whether that file exists. */
+/** The configuration of the settings given, its cache file, and whether that file exists. */
 const locate = (settings: CliOptions.CacheSettings) =>
   Effect.gen(function* () {
     const config = yield* CliOptions.clientConfig(settings)
-    const cacheFile = KinesisClientConfig.resolveCacheFile(yield* KinesisClientConfig.resolveConfig(config))
-    return { config, cacheFile, exists: fs.existsSync(cacheFile) }
+    const { cacheFile } = yield* CliOptions.cacheFileOf(config)
+    const exists = yield* Effect.orElseSucceed((yield* FileSystem.FileSystem).exists(cacheFile), () => false)
+    return { config, cacheFile, exists }
   })
 
 const stderr = (line: string) => Effect.sync(() => process.stderr.write(`${line}\n`))
@@ -36,18 +34,18 @@ export const status = Command.make("status", CliOptions.cacheSettings, (settings
     Effect.gen(function* () {
       const { config, cacheFile, exists } = yield* locate(settings)
       const cache = exists
-        ? yield* Effect.flatMap(KinesisClient.make(config), (client) => client.cacheStatus())
+        ? yield* Effect.flatMap(CliOptions.openClient(config, cacheFile), (client) => client.cacheStatus())
         : { records: 0, bytes: 0, oldestRecordAgeMs: undefined }
       const lines = [
         `cache: ${cacheFile}${exists ? "" : " (not created yet)"}`,
         `records: ${Format.count(cache.records)}`,
         `size: ${Format.bytes(cache.bytes)}`,
-        ...(cache.oldestRecordAgeMs === undefined ? [] : [`oldest: ${Format.seconds(cache.oldestRecordAgeMs)} ago`])
+        ...(cache.oldestRecordAgeMs === undefined ? [] : [`oldest: ${Format.age(cache.oldestRecordAgeMs)} ago`])
       ]
       yield* Effect.sync(() => process.stdout.write(`${lines.join("\n")}\n`))
     })
   )
-).pipe(Command.withDescription("Show how many records a cache holds, and how old the oldest is."))
+).pipe(Command.withDescription("Show how many records a cache holds, and how old the oldest is (on stdout)."))
 
 const flushOptions = {
   ...CliOptions.connectionSettings,
@@ -60,11 +58,11 @@ export const flush = Command.make("flush", flushOptions, (args) =>
     Effect.gen(function* () {
       const { config, cacheFile, exists } = yield* locate(args)
       if (!exists) return yield* stderr(`flush: nothing to send, there is no cache at ${cacheFile}`)
-      const client = yield* KinesisClient.make(config)
+      const client = yield* CliOptions.openClient(config, cacheFile)
       const counts = yield* Ref.make(Delivery.noCounts)
       const ended = yield* Deferred.make<void>()
       yield* Deferred.succeed(ended, undefined)
-      const status = yield* StatusLine.start(
+      const progress = yield* StatusLine.start(
         process.stderr,
         Effect.map(Ref.get(counts), (current) => `delivered ${Format.count(current.delivered)}`),
         Duration.seconds(10)
@@ -75,12 +73,13 @@ export const flush = Command.make("flush", flushOptions, (args) =>
           interval: Duration.seconds(1),
           maxBackoff: Duration.seconds(10),
           inputEnded: ended,
+          wake: Effect.never,
           report: (update) => Ref.update(counts, update)
         }),
         args.flushTimeout
       )
       const left = yield* client.cacheStatus()
-      yield* status.stop
+      yield* progress.stop
       const final = yield* Ref.get(counts)
       const millis = (yield* Clock.currentTimeMillis) - started
       yield* stderr(`flush: delivered ${Format.count(final.delivered)} in ${Format.seconds(millis)}`)
@@ -96,7 +95,7 @@ export const clear = Command.make("clear", CliOptions.cacheSettings, (settings) 
     Effect.gen(function* () {
       const { config, cacheFile, exists } = yield* locate(settings)
       if (!exists) return yield* stderr(`clear: nothing to delete, there is no cache at ${cacheFile}`)
-      const client = yield* KinesisClient.make(config)
+      const client = yield* CliOptions.openClient(config, cacheFile)
       const { recordsCleared } = yield* client.clearCache()
       yield* stderr(`clear: deleted ${Format.plural(recordsCleared, "record", "records")} from ${cacheFile}`)
     })

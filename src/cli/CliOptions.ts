@@ -14,39 +14,60 @@ import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { FlushNone } from "../FlushStrategy.js"
+import { isBusy } from "../internal/cacheFile.js"
 import { http1Handler } from "../internal/http1Handler.js"
+import * as KinesisClient from "../KinesisClient.js"
 import * as KinesisClientConfig from "../KinesisClientConfig.js"
 import { defaultStoragePath } from "../RecordStorage.js"
+import { CacheInUse } from "./CliError.js"
 import * as Durations from "./Durations.js"
 
-/** A duration option written `500ms`, `2s`, `1m`, with its default. */
+const invalid = (message: string) => Effect.fail(ValidationError.invalidValue(HelpDoc.p(message)))
+
+/** A duration option written `500ms`, `2s`, `1m`, `1h`, with its default. */
 export const duration = (name: string, fallback: string, description: string): Options.Options<Duration.Duration> =>
   Options.text(name).pipe(
     Options.withPseudoName("DURATION"),
-    Options.withDescription(`${description} Written 500ms, 2s, 1m. Default ${fallback}.`),
+    Options.withDescription(`${description} Written 500ms, 2s, 1m, 1h. Default ${fallback}.`),
     Options.withDefault(fallback),
     Options.mapEffect((text) =>
       Option.match(Durations.parse(text), {
         onNone: () =>
-          Effect.fail(
-            ValidationError.invalidValue(
-              HelpDoc.p(
-                `--${name} takes a duration longer than zero such as 500ms, 2s or 1m, got ${JSON.stringify(text)}`
-              )
-            )
-          ),
+          invalid(`--${name} takes a duration of 1ms or more such as 500ms, 2s or 1m, got ${JSON.stringify(text)}`),
         onSome: Effect.succeed
       })
     )
   )
 
-/** An option that takes a text value and may be left out: `--name VALUE`. */
+/**
+ * An option that takes a text value and may be left out: `--name VALUE`. `problem` tells what is
+ * wrong with a value, if anything: the command line is refused with it.
+ */
 export const optionalText = (
   name: string,
   value: string,
-  description: string
+  description: string,
+  problem: (text: string) => string | undefined = (text) => (text === "" ? "may not be empty" : undefined)
 ): Options.Options<Option.Option<string>> =>
-  Options.text(name).pipe(Options.withPseudoName(value), Options.withDescription(description), Options.optional)
+  Options.text(name).pipe(
+    Options.withPseudoName(value),
+    Options.withDescription(description),
+    Options.mapEffect((text) => {
+      const wrong = problem(text)
+      return wrong === undefined ? Effect.succeed(text) : invalid(`--${name} ${wrong}, got ${JSON.stringify(text)}`)
+    }),
+    Options.optional
+  )
+
+/** Why `text` is not an http(s) URL, if it is not. */
+const endpointProblem = (text: string): string | undefined => {
+  try {
+    const url = new URL(text)
+    return url.protocol === "http:" || url.protocol === "https:" ? undefined : "takes an http:// or https:// URL"
+  } catch {
+    return "takes a URL such as http://127.0.0.1:4567"
+  }
+}
 
 /** Where the cache is and which region it serves. */
 export interface CacheSettings {
@@ -69,7 +90,7 @@ export const cacheSettings = {
   region: optionalText(
     "region",
     "REGION",
-    "The AWS region of the streams. Default: AWS_REGION, then AWS_DEFAULT_REGION."
+    "The AWS region of the streams; also part of the cache file's name. Default: AWS_REGION, then AWS_DEFAULT_REGION."
   )
 }
 
@@ -79,7 +100,8 @@ export const connectionSettings = {
   endpoint: optionalText(
     "endpoint",
     "URL",
-    "Send to this Kinesis endpoint (a local one such as kinesalite, over HTTP/1.1) instead of AWS. Default: AWS_ENDPOINT_URL_KINESIS, then AWS_ENDPOINT_URL."
+    "Send to this Kinesis endpoint (a local one such as kinesalite, over HTTP/1.1) instead of AWS. Default: AWS_ENDPOINT_URL_KINESIS, then AWS_ENDPOINT_URL.",
+    endpointProblem
   )
 }
 
@@ -113,3 +135,22 @@ export const clientConfig = (
       }
     )
   })
+
+/** The cache file a configuration points at, and the region it settles on. */
+export const cacheFileOf = (config: KinesisClientConfig.KinesisClientConfig) =>
+  Effect.map(KinesisClientConfig.resolveConfig(config), (resolved) => ({
+    cacheFile: KinesisClientConfig.resolveCacheFile(resolved),
+    region: resolved.region
+  }))
+
+/** Opens the client; a cache another process holds fails with `CacheInUse` (exit 3), before any input is read. */
+export const openClient = (config: KinesisClientConfig.KinesisClientConfig, cacheFile: string) =>
+  KinesisClient.make(config).pipe(
+    Effect.catchIf(
+      (error) => error._tag === "KinesisStorageException" && isBusy(error.cause),
+      () =>
+        new CacheInUse({
+          message: `The cache ${cacheFile} is in use by another process: wait for it, or give this command another --cache`
+        })
+    )
+  )

@@ -33,6 +33,8 @@ export interface DeliverySettings {
   readonly maxBackoff: Duration.Duration
   /** Completed when the input has ended: from then on the loop ends once the cache is empty. */
   readonly inputEnded: Deferred.Deferred<void>
+  /** Completes when a flush is wanted before the interval is up (the cache is full); not heeded after trouble. */
+  readonly wake: Effect.Effect<void>
   /** Told of every flush and failure, in order. */
   readonly report: (update: (counts: DeliveryCounts) => DeliveryCounts) => Effect.Effect<void>
 }
@@ -51,6 +53,28 @@ const isTroubled = (data: FlushData) =>
 const fullBatch = 500
 
 /**
+ * One flush, and its counts reported: an interruption (the time limit) may cut the flush short, but
+ * not fall between a flush that delivered and its report.
+ */
+const flushAndReport = (client: KinesisClient, settings: DeliverySettings) =>
+  Effect.uninterruptibleMask((restore) =>
+    Effect.either(restore(client.flush())).pipe(
+      Effect.tap((flushed) =>
+        settings.report((counts) =>
+          flushed._tag === "Right"
+            ? {
+                ...counts,
+                delivered: counts.delivered + flushed.right.recordsFlushed,
+                dropped: counts.dropped + flushed.right.recordsDropped,
+                lastFailure: flushed.right.recordsFlushed > 0 ? undefined : counts.lastFailure
+              }
+            : { ...counts, lastFailure: flushed.left.message }
+        )
+      )
+    )
+  )
+
+/**
  * Runs until the input has ended and a flush leaves the cache empty. A flush that fails (no response,
  * credentials that can't be found) is reported and tried again later: the records stay cached.
  */
@@ -60,29 +84,23 @@ export const run = (client: KinesisClient, settings: DeliverySettings): Effect.E
     for (;;) {
       // Read before the flush: a flush that began while input still arrived may have missed its last lines.
       const ended = yield* Deferred.isDone(settings.inputEnded)
-      const flushed = yield* Effect.either(client.flush())
+      const flushed = yield* flushAndReport(client, settings)
       if (flushed._tag === "Right") {
         const data = flushed.right
-        yield* settings.report((counts) => ({
-          ...counts,
-          delivered: counts.delivered + data.recordsFlushed,
-          dropped: counts.dropped + data.recordsDropped,
-          lastFailure: data.recordsFlushed > 0 ? undefined : counts.lastFailure
-        }))
         if (ended && data.recordsRemaining === 0) return
         troubled = isTroubled(data) ? troubled + 1 : 0
         const moreToSend = data.recordsRemaining > 0 && data.recordsFlushed >= (ended ? 1 : fullBatch)
         if (troubled === 0 && moreToSend) continue
       } else {
-        const message = flushed.left.message
-        yield* settings.report((counts) => ({ ...counts, lastFailure: message }))
         troubled += 1
       }
       if (ended) {
         if (troubled > 0) yield* Effect.sleep(backoff(firstRetry, troubled, settings.maxBackoff))
       } else {
-        const wait = troubled > 0 ? backoff(settings.interval, troubled + 1, settings.maxBackoff) : settings.interval
-        yield* Effect.raceFirst(Effect.sleep(wait), Deferred.await(settings.inputEnded))
+        const waits = [Effect.sleep(settings.interval), Deferred.await(settings.inputEnded), settings.wake]
+        yield* troubled > 0
+          ? Effect.raceFirst(Effect.sleep(backoff(settings.interval, troubled + 1, settings.maxBackoff)), waits[1]!)
+          : Effect.raceAll(waits)
       }
     }
   })

@@ -10,12 +10,12 @@ const pattern = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/
 
 const millisPerUnit: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
 
-/** The duration `text` writes, if it is a number followed by `ms`, `s`, `m` or `h` and is longer than zero. */
+/** The duration `text` writes, if it is a number followed by `ms`, `s`, `m` or `h` and is 1 ms or more. */
 export const parse = (text: string): Option.Option<Duration.Duration> => {
   const match = pattern.exec(text.trim())
   if (!match) return Option.none()
   const millis = Number(match[1]) * millisPerUnit[match[2]!]!
-  return millis > 0 ? Option.some(Duration.millis(millis)) : Option.none()
+  return millis >= 1 ? Option.some(Duration.millis(millis)) : Option.none()
 }
 
 /** A duration the way `parse` reads it: `1.5s`, `250ms`, `2m`. */

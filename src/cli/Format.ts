@@ -30,3 +30,12 @@ export const rate = (records: number, millis: number): string =>
 
 /** `4.2s`. */
 export const seconds = (millis: number): string => `${(millis / 1000).toFixed(1)}s`
+
+/** A time span the way people say it: `12.3s`, `4m 5s`, `3h 20m`, `2d 5h`. */
+export const age = (millis: number): string => {
+  const seconds = Math.floor(millis / 1000)
+  if (seconds < 60) return `${(millis / 1000).toFixed(1)}s`
+  if (seconds < 3600) return `${Math.floor(seconds / 60)}m ${seconds % 60}s`
+  if (seconds < 86_400) return `${Math.floor(seconds / 3600)}h ${Math.floor((seconds % 3600) / 60)}m`
+  return `${Math.floor(seconds / 86_400)}d ${Math.floor((seconds % 86_400) / 3600)}h`
+}

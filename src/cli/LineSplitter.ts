@@ -2,7 +2,7 @@
  * Cuts a byte stream into lines, one record each, without holding more than one record's worth of
  * an over-long line: once a line passes `maxBytes` its bytes are let go and only counted.
  *
- * @since 0.2.0
+ * @since 0.1.0
  */
 
 /** A piece of input between two newlines: a line short enough to be a record, or one too long. */

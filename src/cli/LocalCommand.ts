@@ -6,10 +6,14 @@
  * @since 0.1.0
  */
 import * as Command from "@effect/cli/Command"
+import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as Options from "@effect/cli/Options"
+import * as ValidationError from "@effect/cli/ValidationError"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as RecordInput from "../RecordInput.js"
 import * as LocalKinesis from "../testing/LocalKinesis.js"
+import { BadInput } from "./CliError.js"
 
 /** The stream `local` creates when none is named: the one the README's examples send to. */
 export const defaultStream = "logs"
@@ -22,7 +26,12 @@ const options = {
     Options.repeated
   ),
   port: Options.integer("port").pipe(
-    Options.withDescription("The port to listen on (127.0.0.1). Default: a free one."),
+    Options.withDescription("The port to listen on (127.0.0.1), 1 to 65535. Default: a free one."),
+    Options.mapEffect((port) =>
+      port >= 1 && port <= 65_535
+        ? Effect.succeed(port)
+        : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--port takes a port from 1 to 65535, got ${port}`)))
+    ),
     Options.optional
   )
 }
@@ -32,6 +41,12 @@ export const command = Command.make("local", options, ({ port, streams }) =>
   Effect.scoped(
     Effect.gen(function* () {
       const names = streams.length > 0 ? streams : [defaultStream]
+      const malformed = names.find((name) => !RecordInput.streamNamePattern.test(name))
+      if (malformed !== undefined) {
+        return yield* new BadInput({
+          message: `--stream takes 1 to 128 characters of letters, digits, '_', '.' and '-', got ${JSON.stringify(malformed)}`
+        })
+      }
       const local = yield* LocalKinesis.make({ streams: names, ...(Option.isSome(port) ? { port: port.value } : {}) })
       yield* Effect.sync(() => {
         process.stdout.write(`${local.endpoint}\n`)

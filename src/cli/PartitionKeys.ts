@@ -2,7 +2,7 @@
  * Where each line's partition key comes from: one key for every line, a field of each JSON line,
  * or a random key per line.
  *
- * @since 0.2.0
+ * @since 0.1.0
  */
 import { randomUUID } from "node:crypto"
 import * as Either from "effect/Either"

@@ -16,9 +16,9 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
 import * as Ref from "effect/Ref"
-import * as KinesisClient from "../KinesisClient.js"
-import * as KinesisClientConfig from "../KinesisClientConfig.js"
+import type * as KinesisClient from "../KinesisClient.js"
 import * as RecordInput from "../RecordInput.js"
 import { BadInput, NotDelivered } from "./CliError.js"
 import * as CliOptions from "./CliOptions.js"
@@ -28,9 +28,12 @@ import * as Inputs from "./Inputs.js"
 import * as LineIntake from "./LineIntake.js"
 import * as PartitionKeys from "./PartitionKeys.js"
 import * as StatusLine from "./StatusLine.js"
+import * as StreamCheck from "./StreamCheck.js"
 
 /** What `put` has done so far. */
 interface PutStats {
+  /** Reading input, or flushing after its end. */
+  readonly phase: "reading" | "flushing"
   /** Lines taken from the input (blank lines are not records and are not counted). */
   readonly read: number
   /** Lines committed to the cache. */
@@ -40,7 +43,7 @@ interface PutStats {
   readonly delivery: Delivery.DeliveryCounts
 }
 
-const noStats: PutStats = { read: 0, cached: 0, skipped: 0, delivery: Delivery.noCounts }
+const noStats: PutStats = { phase: "reading", read: 0, cached: 0, skipped: 0, delivery: Delivery.noCounts }
 
 /** Skipped lines after which they are only counted, not each printed. */
 const printedSkips = 10
@@ -62,7 +65,8 @@ const options = {
   partitionKeyField: CliOptions.optionalText(
     "partition-key-field",
     "PATH",
-    "Each line is a JSON object: its key is the value at PATH (dot-separated, e.g. user.id). A line without it is skipped."
+    "Each line is a JSON object: its key is the value at PATH (dot-separated, e.g. user.id). A line without it is skipped.",
+    (path) => (path.split(".").includes("") ? "takes names separated by single dots, such as user.id" : undefined)
   ),
   strict: Options.boolean("strict").pipe(
     Options.withDescription("Stop at the first line that can't be a record instead of skipping it.")
@@ -70,7 +74,7 @@ const options = {
   flushTimeout: CliOptions.duration(
     "flush-timeout",
     "30s",
-    "At the end of the input, how long to go on flushing until the cache is empty."
+    "At the end of the input, how long to go on flushing until the cache is empty; also the longest wait for room in a full cache."
   ),
   flushInterval: CliOptions.duration("flush-interval", "1s", "How often to flush while input arrives."),
   progressInterval: CliOptions.duration(
@@ -112,13 +116,15 @@ const statusLine = (
   rate: string
 ) =>
   [
+    ...(stats.phase === "flushing" ? ["flushing:"] : []),
     `read ${Format.count(stats.read)}`,
     `cached ${Format.count(stats.cached)}`,
     ...(stats.skipped > 0 ? [`skipped ${Format.count(stats.skipped)}`] : []),
     `delivered ${Format.count(stats.delivery.delivered)}`,
     rate,
     cache === undefined ? "cache ?" : `in cache ${Format.count(cache.records)} (${Format.bytes(cache.bytes)})`,
-    Format.seconds(elapsedMillis)
+    Format.seconds(elapsedMillis),
+    ...(stats.delivery.lastFailure ? [`last failure: ${stats.delivery.lastFailure}`] : [])
   ].join("  ")
 
 const summary = (stats: PutStats, elapsedMillis: number) =>
@@ -155,10 +161,11 @@ export const put = (args: PutArgs) =>
     Effect.gen(function* () {
       const keys = yield* keySource(args)
       yield* checkTarget(args.stream, keys)
-      const inputs = yield* Inputs.open(args.files)
+      const inputs = yield* Inputs.check(args.files)
       const config = yield* CliOptions.clientConfig(args)
-      const cacheFile = KinesisClientConfig.resolveCacheFile(yield* KinesisClientConfig.resolveConfig(config))
-      const client = yield* KinesisClient.make(config)
+      const { cacheFile, region } = yield* CliOptions.cacheFileOf(config)
+      const client = yield* CliOptions.openClient(config, cacheFile)
+      const finding = yield* StreamCheck.check(client.kinesisClient, args.stream, region)
       const stats = yield* Ref.make(noStats)
       const startedAt = yield* Clock.currentTimeMillis
       const elapsed = Effect.map(Clock.currentTimeMillis, (now) => now - startedAt)
@@ -173,64 +180,74 @@ export const put = (args: PutArgs) =>
         ),
         args.progressInterval
       )
+      if (Option.isSome(finding)) yield* status.note(finding.value)
       const earlier = yield* client.cacheStatus()
       if (earlier.records > 0) {
-        status.note(`put: ${Format.plural(earlier.records, "record", "records")} left in ${cacheFile} go first`)
+        yield* status.note(`put: ${Format.plural(earlier.records, "record", "records")} left in ${cacheFile} go first`)
       }
       if (inputs.some((input) => input.name === "stdin") && process.stdin.isTTY) {
-        status.note("put: reading lines from the terminal; Ctrl-D ends the input")
+        yield* status.note("put: reading lines from the terminal; Ctrl-D ends the input")
       }
 
       const inputEnded = yield* Deferred.make<void>()
+      const wake = yield* Queue.sliding<void>(1)
       const delivery = yield* Effect.forkScoped(
         Delivery.run(client, {
           interval: args.flushInterval,
           maxBackoff,
           inputEnded,
+          wake: Queue.take(wake),
           report: (update) => Ref.update(stats, (current) => ({ ...current, delivery: update(current.delivery) }))
         })
       )
 
-      const skipped = (where: string, reason: string) =>
-        Effect.gen(function* () {
-          const { skipped } = yield* Ref.updateAndGet(stats, (current) => ({
-            ...current,
-            skipped: current.skipped + 1
-          }))
-          if (skipped <= printedSkips) status.note(`put: skipped ${where}: ${reason}`)
-          if (skipped === printedSkips) status.note("put: further skipped lines are counted, not printed")
-        })
-
-      const take = LineIntake.take({
+      const intake = LineIntake.make({
         client,
         stream: args.stream,
         keys,
         strict: args.strict,
+        cacheMaxBytes: config.options?.cacheMaxBytes ?? CliOptions.defaultCacheMaxBytes,
         fullCacheWait: args.flushTimeout,
-        skipped,
-        taken: (read, cached) =>
-          Ref.update(stats, (current) => ({ ...current, read: current.read + read, cached: current.cached + cached }))
+        read: (lines) => Ref.update(stats, (current) => ({ ...current, read: current.read + lines })),
+        cached: (records) => Ref.update(stats, (current) => ({ ...current, cached: current.cached + records })),
+        skipped: (where, reason) =>
+          Effect.gen(function* () {
+            const { skipped } = yield* Ref.updateAndGet(stats, (current) => ({
+              ...current,
+              skipped: current.skipped + 1
+            }))
+            if (skipped <= printedSkips) yield* status.note(`put: skipped ${where}: ${reason}`)
+            if (skipped === printedSkips) yield* status.note("put: further skipped lines are counted, not printed")
+          }),
+        cacheFull: Queue.offer(wake, undefined)
       })
-      const reading = yield* Effect.either(Effect.forEach(inputs, take, { discard: true })).pipe(
+
+      const run = Effect.gen(function* () {
+        const reading = yield* Effect.either(Effect.forEach(inputs, intake.take, { discard: true }))
+        yield* Deferred.succeed(inputEnded, undefined)
+        yield* Ref.update(stats, (current) => ({ ...current, phase: "flushing" as const }))
+        yield* Effect.timeoutOption(Fiber.join(delivery), args.flushTimeout)
+        yield* Fiber.interrupt(delivery)
+        return reading
+      })
+      const reading = yield* run.pipe(
         Effect.onInterrupt(() =>
-          Effect.flatMap(Ref.get(stats), (current) =>
-            Effect.sync(() =>
-              status.note(
-                `put: interrupted after ${Format.plural(current.cached, "cached line", "cached lines")}; the cache keeps them (${cacheFile})`
-              )
-            )
-          )
+          Effect.gen(function* () {
+            const current = yield* Ref.get(stats)
+            const cache = yield* Effect.option(client.cacheStatus())
+            const held = Option.match(cache, {
+              onNone: () => "",
+              onSome: ({ records }) => `; ${Format.plural(records, "record", "records")} wait in ${cacheFile}`
+            })
+            yield* status.stop
+            yield* status.note(`put: interrupted after ${Format.plural(current.cached, "line", "lines")} cached${held}`)
+          })
         )
       )
-      yield* Deferred.succeed(inputEnded, undefined)
-      yield* Effect.timeoutOption(Fiber.join(delivery), args.flushTimeout)
-      yield* Fiber.interrupt(delivery)
       const left = yield* client.cacheStatus()
       yield* status.stop
       const final = yield* Ref.get(stats)
-      const millis = yield* elapsed
-      yield* Effect.sync(() => process.stderr.write(`${summary(final, millis)}\n`))
-
+      yield* status.note(summary(final, yield* elapsed))
       return yield* outcome(
         reading,
         final,

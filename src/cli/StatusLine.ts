@@ -25,7 +25,7 @@ export interface Output {
 /** A running status line. */
 export interface StatusLine {
   /** Prints `message` on a line of its own; on a terminal the status line comes back below it. */
-  readonly note: (message: string) => void
+  readonly note: (message: string) => Effect.Effect<void>
   /** Stops showing the line (a terminal's is erased), so a summary can follow. Closing the scope does the same. */
   readonly stop: Effect.Effect<void>
 }
@@ -77,5 +77,5 @@ export const start = (
       Effect.zipRight(Fiber.interrupt(fiber), tty ? Effect.sync(() => output.write(clearLine)) : Effect.void)
     )
     yield* Effect.addFinalizer(() => stop)
-    return { note: (message) => note(output, message), stop }
+    return { note: (message) => Effect.sync(() => note(output, message)), stop }
   })

@@ -6,6 +6,7 @@
  *
  * @since 0.1.0
  */
+import * as CliConfig from "@effect/cli/CliConfig"
 import * as Command from "@effect/cli/Command"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodePath from "@effect/platform-node/NodePath"
@@ -43,26 +44,30 @@ const stderrLogger = Logger.make(({ logLevel, message }) => {
   StatusLine.note(process.stderr, `effect-kinesis: ${logLevel.label.toLowerCase()}: ${text}`)
 })
 
-/** Colour codes: help and usage errors keep them only on a terminal, and not with NO_COLOR set. */
+/** Colour codes: help keeps them only on a terminal, and not with NO_COLOR set. */
 const colourCode = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, "g")
 
-const withoutColour = (
-  write: (...args: ReadonlyArray<unknown>) => Effect.Effect<void>,
-  terminal: boolean | undefined
-) =>
-  terminal && !process.env.NO_COLOR
-    ? write
-    : (...args: ReadonlyArray<unknown>) =>
-        write(...args.map((arg) => (typeof arg === "string" ? arg.replace(colourCode, "") : arg)))
+const plain = (args: ReadonlyArray<unknown>) => args.map((arg) => String(arg).replace(colourCode, "")).join(" ")
 
-/** The console @effect/cli prints help and usage errors with, without colour codes where they don't belong. */
-const plainWhereNeeded = (console: Console.Console): Console.Console => ({
+/**
+ * The console @effect/cli writes with: help on stdout, without colour codes off a terminal; a usage
+ * error on stderr as one line, `effect-kinesis: ...`, like every other failure.
+ */
+const cliConsole = (console: Console.Console): Console.Console => ({
   ...console,
-  log: withoutColour(console.log, process.stdout.isTTY),
-  error: withoutColour(console.error, process.stderr.isTTY)
+  log: (...args) => (process.stdout.isTTY && !process.env.NO_COLOR ? console.log(...args) : console.log(plain(args))),
+  error: (...args) =>
+    console.error(
+      `effect-kinesis: ${plain(args)
+        .split("\n")
+        .map((line) => line.trim())
+        .filter((line) => line !== "")
+        .join(" ")}`
+    )
 })
 
 const environment = Layer.mergeAll(
+  CliConfig.layer({ showBuiltIns: false }),
   NodeFileSystem.layer,
   NodePath.layer,
   NodeTerminal.layer,
@@ -73,7 +78,11 @@ const environment = Layer.mergeAll(
 // on it for this tool. Setting the variable to false shows it again.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true"
 
-Effect.flatMap(Effect.console, (console) => Effect.withConsole(cli(process.argv), plainWhereNeeded(console))).pipe(
+// A reader of stdout or stderr that goes away (`... | head -1`) must not crash a run in the middle of
+// its input: what is written after that is lost, the work goes on.
+for (const output of [process.stdout, process.stderr]) output.on("error", () => undefined)
+
+Effect.flatMap(Effect.console, (console) => Effect.withConsole(cli(process.argv), cliConsole(console))).pipe(
   Effect.catchAll((error) =>
     Effect.sync(() => {
       const line = CliError.describe(error)
