@@ -49,10 +49,8 @@ const raw = async (endpoint: string, stream: string, count: number): Promise<Mea
   }
 }
 
-/** Runs `measure` against a kinesalite of its own, warmed up first with 2,000 records. */
-const onFreshServer = async (
-  measure: (endpoint: string, stream: string) => Promise<Measurement>
-): Promise<Measurement> => {
+/** Runs `measure` against a kinesalite of its own, warmed up first with 2,000 records, on a new stream `bench`. */
+export const onFreshServer = async <A>(measure: (endpoint: string, stream: string) => Promise<A>): Promise<A> => {
   const server = await startKinesalite()
   try {
     await server.createStream("warm-up")

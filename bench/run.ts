@@ -5,6 +5,7 @@
  * docs/performance.md.
  */
 import * as os from "node:os"
+import * as cli from "./cli.js"
 import * as endToEnd from "./endToEnd.js"
 import * as eventLoop from "./eventLoop.js"
 import * as kinesalite from "./kinesaliteEndToEnd.js"
@@ -25,7 +26,8 @@ const groups: ReadonlyArray<readonly [string, () => Promise<boolean>]> = [
   ],
   ["eld", () => eventLoop.run(quick ? { seconds: 1, rounds: 1 } : { seconds: 3, rounds: 3 })],
   ["million", () => million.run({ records: quick ? 100_000 : 1_000_000 })],
-  ["kinesalite", () => kinesalite.run(quick ? { records: 5_000, rounds: 1 } : { records: 20_000, rounds: 3 })]
+  ["kinesalite", () => kinesalite.run(quick ? { records: 5_000, rounds: 1 } : { records: 20_000, rounds: 3 })],
+  ["cli", () => cli.run(quick ? { lines: 5_000, rounds: 1 } : { lines: 50_000, rounds: 1 })]
 ]
 
 const main = async () => {
