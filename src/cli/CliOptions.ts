@@ -14,7 +14,7 @@ import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { FlushNone } from "../FlushStrategy.js"
-import { isBusy } from "../internal/cacheFile.js"
+import { isInUse } from "../internal/cacheFile.js"
 import { http1Handler } from "../internal/http1Handler.js"
 import * as KinesisClient from "../KinesisClient.js"
 import * as KinesisClientConfig from "../KinesisClientConfig.js"
@@ -147,7 +147,7 @@ export const cacheFileOf = (config: KinesisClientConfig.KinesisClientConfig) =>
 export const openClient = (config: KinesisClientConfig.KinesisClientConfig, cacheFile: string) =>
   KinesisClient.make(config).pipe(
     Effect.catchIf(
-      (error) => error._tag === "KinesisStorageException" && isBusy(error.cause),
+      (error) => error._tag === "KinesisStorageException" && isInUse(error),
       () =>
         new CacheInUse({
           message: `The cache ${cacheFile} is in use by another process: wait for it, or give this command another --cache`

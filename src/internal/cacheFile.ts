@@ -47,9 +47,14 @@ export const claimFile = (filename: string): Effect.Effect<void, KinesisStorageE
       isBusy(cause) ? inUse(filename, cause) : storageError(`Could not open the cache file ${filename}`)(cause)
   })
 
+const inUseEnding = "is in use by another client"
+
 export const inUse = (filename: string, cause: unknown) =>
   new KinesisStorageException({
-    message: `The cache file ${filename} is in use by another client`,
+    message: `The cache file ${filename} ${inUseEnding}`,
     recoverySuggestion: "Close the other client, or give this one another storagePath or region.",
     cause
   })
+
+/** Whether `error` says another client holds the cache file (on either side of the worker thread, whose errors keep only their message). */
+export const isInUse = (error: KinesisStorageException): boolean => error.message.endsWith(inUseEnding)
