@@ -50,18 +50,23 @@ describe("effect-kinesis --help", () => {
     const expected: Record<string, ReadonlyArray<string>> = {
       "": ["put", "status", "flush", "clear", "local"],
       put: [
-        "--stream",
-        "--partition-key",
-        "--partition-key-field",
+        "--stream NAME",
+        "--partition-key KEY",
+        "--partition-key-field PATH",
         "--strict",
-        "--flush-timeout",
-        "--endpoint",
-        "FILE"
+        "--flush-timeout DURATION",
+        "--flush-interval DURATION",
+        "--progress-interval DURATION",
+        "--cache DIR",
+        "--region REGION",
+        "--endpoint URL",
+        "FILE",
+        "Written 500ms, 2s, 1m, 1h. Default 30s."
       ],
-      status: ["--cache", "--region"],
-      flush: ["--cache", "--endpoint", "--flush-timeout"],
-      clear: ["--cache", "--region"],
-      local: ["--stream", "--port"]
+      status: ["--cache DIR", "--region REGION", "on stdout"],
+      flush: ["--cache DIR", "--region REGION", "--endpoint URL", "--flush-timeout DURATION"],
+      clear: ["--cache DIR", "--region REGION", "without sending it"],
+      local: ["--stream NAME", "--port", "1 to 65535"]
     }
     const results = await Promise.all(
       Object.keys(expected).map((command) => runCli(command === "" ? ["--help"] : [command, "--help"]))
@@ -178,6 +183,27 @@ describe("effect-kinesis put", () => {
     )
     expect(result.code).toBe(0)
     expect(await textsOf(stream)).toEqual(input)
+  })
+
+  it("Ctrl-C while it flushes after the input: exit 130, and how many records wait in the cache", async () => {
+    const cache = dirs.make()
+    const endpoint = `http://127.0.0.1:${await closedPort()}`
+    const run = startCli([
+      "put",
+      "--stream",
+      "logs",
+      "--endpoint",
+      endpoint,
+      "--cache",
+      cache,
+      "--progress-interval",
+      "100ms"
+    ])
+    run.child.stdin!.end(numberedLines("line", 1, 5))
+    await run.awaitStderr(/flushing: {2}read 5 {2}cached 5 .*last failure: No response/)
+    run.child.kill("SIGINT")
+    expect((await run.exited).code).toBe(130)
+    expect(run.stderr()).toContain(`put: interrupted after 5 lines cached; 5 records wait in ${cacheFileIn(cache)}`)
   })
 
   it("flush sends what a dead-endpoint run left; clear deletes it unsent", async () => {
