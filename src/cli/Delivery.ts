@@ -33,7 +33,10 @@ export interface DeliverySettings {
   readonly maxBackoff: Duration.Duration
   /** Completed when the input has ended: from then on the loop ends once the cache is empty. */
   readonly inputEnded: Deferred.Deferred<void>
-  /** Completes when a flush is wanted before the interval is up (the cache is full); not heeded after trouble. */
+  /**
+   * Completes when a flush is wanted before the interval is up (a full batch is waiting, the cache is
+   * full); not heeded after trouble.
+   */
   readonly wake: Effect.Effect<void>
   /** Told of every flush and failure, in order. */
   readonly report: (update: (counts: DeliveryCounts) => DeliveryCounts) => Effect.Effect<void>
@@ -50,7 +53,7 @@ const isTroubled = (data: FlushData) =>
   data.recordsFailed > 0 || (data.recordsFlushed === 0 && data.recordsRemaining > 0)
 
 /** The records of a full `PutRecords` batch: a flush that sent as many leaves more to send at once. */
-const fullBatch = 500
+export const fullBatch = 500
 
 /**
  * One flush, and its counts reported: an interruption (the time limit) may cut the flush short, but

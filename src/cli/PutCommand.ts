@@ -209,7 +209,14 @@ export const put = (args: PutArgs) =>
         cacheMaxBytes: config.options?.cacheMaxBytes ?? CliOptions.defaultCacheMaxBytes,
         fullCacheWait: args.flushTimeout,
         read: (lines) => Ref.update(stats, (current) => ({ ...current, read: current.read + lines })),
-        cached: (records) => Ref.update(stats, (current) => ({ ...current, cached: current.cached + records })),
+        // Each full batch cached wakes the delivery loop: sending starts while lines still arrive.
+        cached: (records) =>
+          Ref.modify(stats, (current) => {
+            const cached = current.cached + records
+            const batchFilled =
+              Math.floor(cached / Delivery.fullBatch) > Math.floor(current.cached / Delivery.fullBatch)
+            return [batchFilled, { ...current, cached }] as const
+          }).pipe(Effect.flatMap((batchFilled) => (batchFilled ? Queue.offer(wake, undefined) : Effect.void))),
         skipped: (where, reason) =>
           Effect.gen(function* () {
             const { skipped } = yield* Ref.updateAndGet(stats, (current) => ({
