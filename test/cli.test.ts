@@ -269,6 +269,52 @@ describe("effect-kinesis put", () => {
     expect(await textsOf(strict)).toEqual(["before"])
   })
 
+  it("waits with a full cache while Kinesis is away, and goes on when it is back: nothing lost, order kept", async () => {
+    const stream = await freshStream()
+    const input = Array.from({ length: 2000 }, (_, i) => `${i}:${"z".repeat(40)}`)
+    await local.stop()
+    try {
+      const run = startCli(
+        [
+          "put",
+          "--stream",
+          stream,
+          "--partition-key",
+          "one",
+          "--endpoint",
+          local.endpoint,
+          "--cache",
+          dirs.make(),
+          // A line waits at most this long for room: past the 7 s outage, short of the backoff after it.
+          "--flush-timeout",
+          "12s"
+        ],
+        { EFFECT_KINESIS_CACHE_MAX_BYTES: "20000" }
+      )
+      run.child.stdin!.end(`${input.join("\n")}\n`)
+      // Kinesis is away long enough for the cache to fill and for flushes to back off.
+      await run.awaitStderr(/Kinesis did not answer/)
+      await new Promise((resolve) => setTimeout(resolve, 7000))
+      await local.start()
+      expect((await run.exited).code).toBe(0)
+      expect(await textsOf(stream)).toEqual(input)
+    } finally {
+      await local.start()
+    }
+  })
+
+  it("skips a line larger than the whole cache instead of waiting for room it can never have", async () => {
+    const stream = await freshStream()
+    const result = await runCli(
+      ["put", "--stream", stream, "--partition-key", "k", "--endpoint", local.endpoint, "--cache", dirs.make()],
+      `small\n${"y".repeat(2000)}\nlast\n`,
+      { EFFECT_KINESIS_CACHE_MAX_BYTES: "1000" }
+    )
+    expect(result.code).toBe(2)
+    expect(result.stderr).toContain("skipped stdin:2: 2,001 bytes with its key, more than the whole cache holds")
+    expect(await textsOf(stream)).toEqual(["small", "last"])
+  })
+
   it("reads the files named, in order; an unreadable one stops it before anything is cached", async () => {
     const stream = await freshStream()
     const dir = dirs.make()
@@ -313,6 +359,11 @@ describe("effect-kinesis put", () => {
       expect(result.code, options.join(" ")).toBe(2)
       expect(result.stderr, options.join(" ")).toContain(message)
     }
+    const badEnvironment = await runCli(["put", "--stream", "logs", "--cache", cache], "line\n", {
+      AWS_ENDPOINT_URL_KINESIS: "127.0.0.1:4567"
+    })
+    expect(badEnvironment.code).toBe(2)
+    expect(badEnvironment.stderr).toContain("The endpoint of AWS_ENDPOINT_URL_KINESIS or AWS_ENDPOINT_URL takes a URL")
     const badStream = await runCli(["put", "--stream", "no/slashes", "--cache", cache], "line\n")
     expect(badStream.code).toBe(2)
     expect(badStream.stderr).toContain("streamName must be")

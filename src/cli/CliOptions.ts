@@ -19,7 +19,7 @@ import { http1Handler } from "../internal/http1Handler.js"
 import * as KinesisClient from "../KinesisClient.js"
 import * as KinesisClientConfig from "../KinesisClientConfig.js"
 import { defaultStoragePath } from "../RecordStorage.js"
-import { CacheInUse } from "./CliError.js"
+import { BadInput, CacheInUse } from "./CliError.js"
 import * as Durations from "./Durations.js"
 
 const invalid = (message: string) => Effect.fail(ValidationError.invalidValue(HelpDoc.p(message)))
@@ -118,21 +118,30 @@ export const defaultCacheMaxBytes = 256 * 1024 * 1024
  */
 export const clientConfig = (
   settings: ConnectionSettings | CacheSettings
-): Effect.Effect<KinesisClientConfig.KinesisClientConfig, ConfigError.ConfigError> =>
-  Effect.map(KinesisClientConfig.fromEnv, (env) => {
+): Effect.Effect<KinesisClientConfig.KinesisClientConfig, ConfigError.ConfigError | BadInput> =>
+  Effect.flatMap(KinesisClientConfig.fromEnv, (env) => {
     const endpoint = "endpoint" in settings ? Option.getOrUndefined(settings.endpoint) : undefined
-    return KinesisClientConfig.merge(
-      { ...env, storagePath: env.storagePath ?? defaultCacheDirectory() },
-      {
-        ...(Option.isSome(settings.region) ? { region: settings.region.value } : {}),
-        ...(Option.isSome(settings.cache) ? { storagePath: settings.cache.value } : {}),
-        options: {
-          cacheMaxBytes: env.options?.cacheMaxBytes ?? defaultCacheMaxBytes,
-          flushStrategy: FlushNone(),
-          drain: false
-        },
-        kinesisClientConfig: endpoint === undefined ? {} : { endpoint, requestHandler: http1Handler() }
-      }
+    const fromEnvironment = env.kinesisClientConfig?.endpoint
+    const problem = typeof fromEnvironment === "string" ? endpointProblem(fromEnvironment) : undefined
+    if (endpoint === undefined && problem !== undefined) {
+      return new BadInput({
+        message: `The endpoint of AWS_ENDPOINT_URL_KINESIS or AWS_ENDPOINT_URL ${problem}, got ${JSON.stringify(fromEnvironment)}`
+      })
+    }
+    return Effect.succeed(
+      KinesisClientConfig.merge(
+        { ...env, storagePath: env.storagePath ?? defaultCacheDirectory() },
+        {
+          ...(Option.isSome(settings.region) ? { region: settings.region.value } : {}),
+          ...(Option.isSome(settings.cache) ? { storagePath: settings.cache.value } : {}),
+          options: {
+            cacheMaxBytes: env.options?.cacheMaxBytes ?? defaultCacheMaxBytes,
+            flushStrategy: FlushNone(),
+            drain: false
+          },
+          kinesisClientConfig: endpoint === undefined ? {} : { endpoint, requestHandler: http1Handler() }
+        }
+      )
     )
   })
 

@@ -84,9 +84,15 @@ const flushAndReport = (client: KinesisClient, settings: DeliverySettings) =>
 export const run = (client: KinesisClient, settings: DeliverySettings): Effect.Effect<void> =>
   Effect.gen(function* () {
     let troubled = 0
+    let endSeen = false
     for (;;) {
       // Read before the flush: a flush that began while input still arrived may have missed its last lines.
       const ended = yield* Deferred.isDone(settings.inputEnded)
+      if (ended && !endSeen) {
+        // The end of the input starts the final flushes afresh: their first retry comes soon.
+        endSeen = true
+        troubled = 0
+      }
       const flushed = yield* flushAndReport(client, settings)
       if (flushed._tag === "Right") {
         const data = flushed.right
@@ -99,11 +105,16 @@ export const run = (client: KinesisClient, settings: DeliverySettings): Effect.E
       }
       if (ended) {
         if (troubled > 0) yield* Effect.sleep(backoff(firstRetry, troubled, settings.maxBackoff))
+      } else if (troubled === 0) {
+        yield* Effect.raceAll([Effect.sleep(settings.interval), Deferred.await(settings.inputEnded), settings.wake])
       } else {
-        const waits = [Effect.sleep(settings.interval), Deferred.await(settings.inputEnded), settings.wake]
-        yield* troubled > 0
-          ? Effect.raceFirst(Effect.sleep(backoff(settings.interval, troubled + 1, settings.maxBackoff)), waits[1]!)
-          : Effect.raceAll(waits)
+        // After trouble the waits grow, but a wake (a full cache holding the input up) still brings a
+        // flush one interval later: the input must not wait out a long backoff once Kinesis answers again.
+        yield* Effect.raceAll([
+          Effect.sleep(backoff(settings.interval, troubled + 1, settings.maxBackoff)),
+          Deferred.await(settings.inputEnded),
+          Effect.zipRight(settings.wake, Effect.sleep(settings.interval))
+        ])
       }
     }
   })

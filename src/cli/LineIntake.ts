@@ -73,6 +73,13 @@ const pendingOf = (
   if (size > RecordInput.maxRecordBytes) {
     return Effect.succeed(Either.left(`${Format.count(size)} bytes with its key, over the record limit of ${limit}`))
   }
+  if (size > settings.cacheMaxBytes) {
+    return Effect.succeed(
+      Either.left(
+        `${Format.count(size)} bytes with its key, more than the whole cache holds (${Format.bytes(settings.cacheMaxBytes)})`
+      )
+    )
+  }
   const pending = { where, size, record: { data: line.bytes, partitionKey: key.right, streamName: settings.stream } }
   if (settings.keys._tag !== "Field") return Effect.succeed(Either.right(pending))
   // A key taken from the line may still be too long or malformed: checked with a byte of data, not the line.

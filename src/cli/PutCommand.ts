@@ -143,15 +143,18 @@ const outcome = (
   shortfall: string | undefined
 ): Effect.Effect<void, LineIntake.IntakeError> => {
   const also = (message: string) => (shortfall ? `${message}; ${shortfall}` : message)
+  const skipped = stats.skipped > 0 ? `${Format.plural(stats.skipped, "line was", "lines were")} skipped; ` : ""
   if (Either.isLeft(reading)) {
     const error = reading.left
     if (error._tag === "BadInput") return new BadInput({ message: also(error.message) })
-    if (error._tag === "NotDelivered") return new NotDelivered({ message: also(error.message) })
+    if (error._tag === "NotDelivered") {
+      return skipped
+        ? new BadInput({ message: also(`${skipped}${error.message}`) })
+        : new NotDelivered({ message: also(error.message) })
+    }
     return Effect.fail(error)
   }
-  if (stats.skipped > 0) {
-    return new BadInput({ message: also(`${Format.plural(stats.skipped, "line was", "lines were")} skipped`) })
-  }
+  if (skipped) return new BadInput({ message: also(skipped.slice(0, -2)) })
   return shortfall ? new NotDelivered({ message: shortfall }) : Effect.void
 }
 
@@ -165,7 +168,9 @@ export const put = (args: PutArgs) =>
       const config = yield* CliOptions.clientConfig(args)
       const { cacheFile, region } = yield* CliOptions.cacheFileOf(config)
       const client = yield* CliOptions.openClient(config, cacheFile)
-      const finding = yield* StreamCheck.check(client.kinesisClient, args.stream, region)
+      const finding = yield* StreamCheck.check(client.kinesisClient, args.stream, region).pipe(
+        Effect.onInterrupt(() => Effect.sync(() => StatusLine.note(process.stderr, "put: interrupted before reading")))
+      )
       const stats = yield* Ref.make(noStats)
       const startedAt = yield* Clock.currentTimeMillis
       const elapsed = Effect.map(Clock.currentTimeMillis, (now) => now - startedAt)
@@ -232,8 +237,11 @@ export const put = (args: PutArgs) =>
       const run = Effect.gen(function* () {
         const reading = yield* Effect.either(Effect.forEach(inputs, intake.take, { discard: true }))
         yield* Deferred.succeed(inputEnded, undefined)
-        yield* Ref.update(stats, (current) => ({ ...current, phase: "flushing" as const }))
-        yield* Effect.timeoutOption(Fiber.join(delivery), args.flushTimeout)
+        // A cache that stayed full has had --flush-timeout of failed deliveries already: no second wait.
+        if (Either.isRight(reading) || reading.left._tag !== "NotDelivered") {
+          yield* Ref.update(stats, (current) => ({ ...current, phase: "flushing" as const }))
+          yield* Effect.timeoutOption(Fiber.join(delivery), args.flushTimeout)
+        }
         yield* Fiber.interrupt(delivery)
         return reading
       })
