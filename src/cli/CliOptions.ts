@@ -106,7 +106,7 @@ export const connectionSettings = {
 }
 
 /** The cache directory the command line uses when neither `--cache` nor `EFFECT_KINESIS_STORAGE_PATH` names one. */
-export const defaultCacheDirectory = (): string => path.join(defaultStoragePath(), "cli")
+const defaultCacheDirectory = (): string => path.join(defaultStoragePath(), "cli")
 
 /** The cache limit of the command line, unless `EFFECT_KINESIS_CACHE_MAX_BYTES` says otherwise: 256 MiB. */
 export const defaultCacheMaxBytes = 256 * 1024 * 1024

@@ -46,7 +46,7 @@ export interface DeliverySettings {
 const firstRetry = Duration.millis(250)
 
 /** The wait after `troubled` flushes in a row met trouble: doubling from `base`, at most `maxBackoff`. */
-export const backoff = (base: Duration.Duration, troubled: number, maxBackoff: Duration.Duration): Duration.Duration =>
+const backoff = (base: Duration.Duration, troubled: number, maxBackoff: Duration.Duration): Duration.Duration =>
   Duration.min(Duration.times(base, 2 ** Math.max(0, troubled - 1)), maxBackoff)
 
 const isTroubled = (data: FlushData) =>

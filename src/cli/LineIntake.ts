@@ -22,7 +22,7 @@ import * as LineSplitter from "./LineSplitter.js"
 import * as PartitionKeys from "./PartitionKeys.js"
 
 /** The most lines committed at once. */
-export const groupSize = 256
+const groupSize = 256
 
 /** The pause between tries to commit a line while the cache is full. */
 const fullCacheRetry = Duration.millis(50)

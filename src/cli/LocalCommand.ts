@@ -16,7 +16,7 @@ import * as LocalKinesis from "../testing/LocalKinesis.js"
 import { BadInput } from "./CliError.js"
 
 /** The stream `local` creates when none is named: the one the README's examples send to. */
-export const defaultStream = "logs"
+const defaultStream = "logs"
 
 const options = {
   streams: Options.text("stream").pipe(

@@ -13,7 +13,7 @@ import type * as Scope from "effect/Scope"
 import * as Format from "./Format.js"
 
 /** How often a terminal's status line is redrawn. */
-export const terminalRefresh = Duration.millis(250)
+const terminalRefresh = Duration.millis(250)
 
 /** Where the status line goes: stderr, or a stand-in with the same shape. */
 export interface Output {
