@@ -256,6 +256,10 @@ describe("effect-kinesis put", () => {
     expect(skipped.code).toBe(2)
     expect(skipped.stderr).toContain("skipped stdin:2: 10,485,761 bytes, over the record limit of 10.0 MiB")
     expect((await textsOf(lenient)).sort()).toEqual(["after", "before"])
+    // Without --partition-key or --partition-key-field, each line gets a random key of its own.
+    const keys = (await local.readStream(lenient)).map((record) => record.partitionKey)
+    expect(new Set(keys).size).toBe(2)
+    for (const key of keys) expect(key).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/)
 
     const strict = await freshStream()
     const stopped = await runCli(
