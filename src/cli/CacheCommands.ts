@@ -7,7 +7,6 @@
 import * as Command from "@effect/cli/Command"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Clock from "effect/Clock"
-import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Ref from "effect/Ref"
@@ -60,8 +59,6 @@ export const flush = Command.make("flush", flushOptions, (args) =>
       if (!exists) return yield* stderr(`flush: nothing to send, there is no cache at ${cacheFile}`)
       const client = yield* CliOptions.openClient(config, cacheFile)
       const counts = yield* Ref.make(Delivery.noCounts)
-      const ended = yield* Deferred.make<void>()
-      yield* Deferred.succeed(ended, undefined)
       const progress = yield* StatusLine.start(
         process.stderr,
         Effect.map(Ref.get(counts), (current) => `delivered ${Format.count(current.delivered)}`),
@@ -69,13 +66,7 @@ export const flush = Command.make("flush", flushOptions, (args) =>
       )
       const started = yield* Clock.currentTimeMillis
       yield* Effect.timeoutOption(
-        Delivery.run(client, {
-          interval: Duration.seconds(1),
-          maxBackoff: Duration.seconds(10),
-          inputEnded: ended,
-          wake: Effect.never,
-          report: (update) => Ref.update(counts, update)
-        }),
+        Delivery.untilEmpty(client, (update) => Ref.update(counts, update)),
         args.flushTimeout
       )
       const left = yield* client.cacheStatus()

@@ -42,6 +42,9 @@ export interface DeliverySettings {
   readonly report: (update: (counts: DeliveryCounts) => DeliveryCounts) => Effect.Effect<void>
 }
 
+/** The longest wait between flushes after trouble, for `put` and `flush`. */
+export const longestWait = Duration.seconds(10)
+
 /** The first wait after trouble once the input has ended. */
 const firstRetry = Duration.millis(250)
 
@@ -118,6 +121,18 @@ export const run = (client: KinesisClient, settings: DeliverySettings): Effect.E
       }
     }
   })
+
+/**
+ * The loop for a cache with no input to wait for (`flush`): back-to-back flushes until it is empty,
+ * retried after trouble. The caller bounds it with its time limit.
+ */
+export const untilEmpty = (client: KinesisClient, report: DeliverySettings["report"]): Effect.Effect<void> =>
+  Effect.flatMap(Deferred.make<void>(), (inputEnded) =>
+    Effect.zipRight(
+      Deferred.succeed(inputEnded, undefined),
+      run(client, { interval: longestWait, maxBackoff: longestWait, inputEnded, wake: Effect.never, report })
+    )
+  )
 
 /**
  * What the user is told when not everything was delivered, or undefined when it was: records dropped

@@ -11,7 +11,6 @@ import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
@@ -47,9 +46,6 @@ const noStats: PutStats = { phase: "reading", read: 0, cached: 0, skipped: 0, de
 
 /** Skipped lines after which they are only counted, not each printed. */
 const printedSkips = 10
-
-/** The longest wait between flushes after trouble while input arrives. */
-const maxBackoff = Duration.seconds(10)
 
 const options = {
   stream: Options.text("stream").pipe(
@@ -142,19 +138,19 @@ const outcome = (
   stats: PutStats,
   shortfall: string | undefined
 ): Effect.Effect<void, LineIntake.IntakeError> => {
-  const also = (message: string) => (shortfall ? `${message}; ${shortfall}` : message)
-  const skipped = stats.skipped > 0 ? `${Format.plural(stats.skipped, "line was", "lines were")} skipped; ` : ""
+  const withShortfall = (message: string) => (shortfall ? `${message}; ${shortfall}` : message)
+  const skipped = stats.skipped > 0 ? `${Format.plural(stats.skipped, "line was", "lines were")} skipped` : undefined
   if (Either.isLeft(reading)) {
     const error = reading.left
-    if (error._tag === "BadInput") return new BadInput({ message: also(error.message) })
+    if (error._tag === "BadInput") return new BadInput({ message: withShortfall(error.message) })
     if (error._tag === "NotDelivered") {
       return skipped
-        ? new BadInput({ message: also(`${skipped}${error.message}`) })
-        : new NotDelivered({ message: also(error.message) })
+        ? new BadInput({ message: withShortfall(`${skipped}; ${error.message}`) })
+        : new NotDelivered({ message: withShortfall(error.message) })
     }
     return Effect.fail(error)
   }
-  if (skipped) return new BadInput({ message: also(skipped.slice(0, -2)) })
+  if (skipped) return new BadInput({ message: withShortfall(skipped) })
   return shortfall ? new NotDelivered({ message: shortfall }) : Effect.void
 }
 
@@ -199,7 +195,7 @@ export const put = (args: PutArgs) =>
       const delivery = yield* Effect.forkScoped(
         Delivery.run(client, {
           interval: args.flushInterval,
-          maxBackoff,
+          maxBackoff: Delivery.longestWait,
           inputEnded,
           wake: Queue.take(wake),
           report: (update) => Ref.update(stats, (current) => ({ ...current, delivery: update(current.delivery) }))
