@@ -36,8 +36,10 @@ import {
   type KinesisUnknownException,
   type KinesisValidationException
 } from "./Errors.js"
-import * as FlushEngine from "./FlushEngine.js"
-import * as FlushScheduler from "./FlushScheduler.js"
+import * as RecordStorage from "./engine/cache/RecordStorage.js"
+import * as FlushEngine from "./engine/flush/FlushEngine.js"
+import * as FlushScheduler from "./engine/flush/FlushScheduler.js"
+import * as RecordSender from "./engine/send/RecordSender.js"
 import * as EventLoop from "./internal/eventLoop.js"
 import * as WorkerStorage from "./internal/workerStorage.js"
 import {
@@ -53,10 +55,8 @@ import {
   resolveOptions
 } from "./KinesisClientConfig.js"
 import { type RecordInput, validate } from "./RecordInput.js"
-import * as RecordSender from "./RecordSender.js"
-import * as RecordStorage from "./RecordStorage.js"
 
-export type { FlushData } from "./FlushEngine.js"
+export type { FlushData } from "./engine/flush/FlushEngine.js"
 export type { ClientLogLevel, CloseOptions, KinesisClientConfig, KinesisClientOptions } from "./KinesisClientConfig.js"
 export type { RecordInput } from "./RecordInput.js"
 

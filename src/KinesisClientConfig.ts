@@ -10,6 +10,8 @@ import * as Effect from "effect/Effect"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import { KinesisValidationException } from "./Errors.js"
+import { cacheFilename, defaultStoragePath } from "./engine/cache/RecordStorage.js"
+import { http1Handler } from "./engine/send/http1Handler.js"
 import {
   defaultInterval,
   defaultMaxBackoff,
@@ -18,8 +20,6 @@ import {
   FlushNone,
   type FlushStrategy
 } from "./FlushStrategy.js"
-import { http1Handler } from "./internal/http1Handler.js"
-import { cacheFilename, defaultStoragePath } from "./RecordStorage.js"
 
 /** Tuning options; every one has a default. */
 export interface KinesisClientOptions {

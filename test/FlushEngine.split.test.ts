@@ -7,8 +7,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber, Metric } from "effect"
 import { KinesisUnknownException } from "../src/Errors.js"
-import * as FlushEngine from "../src/FlushEngine.js"
-import type { RecordStorage } from "../src/RecordStorage.js"
+import type { RecordStorage } from "../src/engine/cache/RecordStorage.js"
+import * as FlushEngine from "../src/engine/flush/FlushEngine.js"
 import {
   acceptAll,
   cached,

@@ -6,7 +6,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber } from "effect"
 import { KinesisStorageException, KinesisUnknownException } from "../src/Errors.js"
-import { RecordStorage } from "../src/RecordStorage.js"
+import { RecordStorage } from "../src/engine/cache/RecordStorage.js"
 import {
   acceptAll,
   byStream,

@@ -6,8 +6,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Exit, Fiber, Metric, Option, Scope } from "effect"
 import { KinesisStorageException, KinesisUnknownException } from "../src/Errors.js"
-import * as FlushEngine from "../src/FlushEngine.js"
-import { type BatchAnswer, RecordStorage } from "../src/RecordStorage.js"
+import { type BatchAnswer, RecordStorage } from "../src/engine/cache/RecordStorage.js"
+import * as FlushEngine from "../src/engine/flush/FlushEngine.js"
 import {
   acceptAll,
   byStream,

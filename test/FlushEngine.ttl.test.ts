@@ -5,8 +5,8 @@
 import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Metric, TestClock } from "effect"
-import * as FlushEngine from "../src/FlushEngine.js"
-import * as RecordStorage from "../src/RecordStorage.js"
+import * as RecordStorage from "../src/engine/cache/RecordStorage.js"
+import * as FlushEngine from "../src/engine/flush/FlushEngine.js"
 import {
   captureLogs,
   flushData,

@@ -9,13 +9,13 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Clock, Deferred, type Duration, Effect, Fiber, Layer, Logger, Metric, Option, TestClock } from "effect"
-import { backoffWaits } from "../src/FlushScheduler.js"
+import * as RecordStorage from "../src/engine/cache/RecordStorage.js"
+import { backoffWaits } from "../src/engine/flush/FlushScheduler.js"
+import * as RecordSender from "../src/engine/send/RecordSender.js"
 import type { FlushStrategy } from "../src/FlushStrategy.js"
 import { FlushInterval, FlushNone } from "../src/FlushStrategy.js"
 import * as KinesisClient from "../src/KinesisClient.js"
 import { resolveOptions } from "../src/KinesisClientConfig.js"
-import * as RecordSender from "../src/RecordSender.js"
-import * as RecordStorage from "../src/RecordStorage.js"
 import {
   acceptAll,
   flushData,

@@ -30,13 +30,13 @@ import {
   TestClock
 } from "effect"
 import { ClientClosedException, KinesisStorageException, KinesisValidationException } from "../src/Errors.js"
+import * as RecordStorage from "../src/engine/cache/RecordStorage.js"
+import type * as RecordSender from "../src/engine/send/RecordSender.js"
+import { RecordSender as RecordSenderTag } from "../src/engine/send/RecordSender.js"
 import { FlushInterval, FlushNone } from "../src/FlushStrategy.js"
 import * as KinesisClient from "../src/KinesisClient.js"
 import { type KinesisClientConfig, type KinesisClientOptions, resolveOptions } from "../src/KinesisClientConfig.js"
 import type { RecordInput } from "../src/RecordInput.js"
-import type * as RecordSender from "../src/RecordSender.js"
-import { RecordSender as RecordSenderTag } from "../src/RecordSender.js"
-import * as RecordStorage from "../src/RecordStorage.js"
 import {
   acceptAll,
   byStream,

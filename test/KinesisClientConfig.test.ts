@@ -3,6 +3,7 @@ import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Duration, Effect, LogLevel, Option } from "effect"
 import { KinesisValidationException } from "../src/Errors.js"
+import { defaultStoragePath } from "../src/engine/cache/RecordStorage.js"
 import { FlushInterval, FlushNone, type FlushStrategy } from "../src/FlushStrategy.js"
 import {
   defaultCacheMaxBytes,
@@ -14,7 +15,6 @@ import {
   resolveOptions,
   resolveRegion
 } from "../src/KinesisClientConfig.js"
-import { defaultStoragePath } from "../src/RecordStorage.js"
 
 const refused = (options: KinesisClientOptions) =>
   Effect.gen(function* () {

@@ -5,8 +5,8 @@ import { describe, expect, it } from "@effect/vitest"
 import Sqlite from "better-sqlite3"
 import { Effect, Either, Exit, Fiber, TestClock } from "effect"
 import { KinesisLimitExceededException, KinesisStorageException } from "../src/Errors.js"
+import * as RecordStorage from "../src/engine/cache/RecordStorage.js"
 import { validate } from "../src/RecordInput.js"
-import * as RecordStorage from "../src/RecordStorage.js"
 import { scopedTempDir } from "./support/tempDir.js"
 
 // ---------------------------------------------------------------------------------------------

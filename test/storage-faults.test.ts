@@ -19,8 +19,8 @@ import {
   KinesisStorageException,
   KinesisValidationException
 } from "../src/Errors.js"
+import * as RecordStorage from "../src/engine/cache/RecordStorage.js"
 import { validate } from "../src/RecordInput.js"
-import * as RecordStorage from "../src/RecordStorage.js"
 import { cached, flushData, makeEngine, makeScriptedSender, resourceNotFound } from "./support/senders.js"
 import { scopedTempDir } from "./support/tempDir.js"
 

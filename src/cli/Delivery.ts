@@ -10,7 +10,7 @@
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import type { FlushData } from "../FlushEngine.js"
+import type { FlushData } from "../engine/flush/FlushEngine.js"
 import type { KinesisClient } from "../KinesisClient.js"
 import * as Durations from "./Durations.js"
 import * as Format from "./Format.js"

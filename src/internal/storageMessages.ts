@@ -5,8 +5,8 @@
  * @internal
  */
 import type { ErrorFields } from "../Errors.js"
+import type { BatchAnswer, BatchLimits, StoredRecord } from "../engine/cache/RecordStorage.js"
 import type { ValidRecord } from "../RecordInput.js"
-import type { BatchAnswer, BatchLimits, StoredRecord } from "../RecordStorage.js"
 
 /** Where the worker opens the cache. */
 export interface WorkerOptions {

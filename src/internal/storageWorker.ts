@@ -10,8 +10,8 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
 import { isAmplifyKinesisException, KinesisStorageException } from "../Errors.js"
-import * as RecordStorage from "../RecordStorage.js"
-import * as Database from "./database.js"
+import * as Database from "../engine/cache/database.js"
+import * as RecordStorage from "../engine/cache/RecordStorage.js"
 import {
   type ErrorMessage,
   type InsertFailure,

@@ -18,7 +18,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import { type ErrorFields, KinesisLimitExceededException, KinesisStorageException } from "../Errors.js"
-import type { ValidRecord } from "../RecordInput.js"
+import * as CacheFile from "../engine/cache/cacheFile.js"
 import {
   type BatchAnswer,
   type BatchLimits,
@@ -27,8 +27,8 @@ import {
   RecordStorage,
   type RecordStorageOptions,
   type StoredRecord
-} from "../RecordStorage.js"
-import * as CacheFile from "./cacheFile.js"
+} from "../engine/cache/RecordStorage.js"
+import type { ValidRecord } from "../RecordInput.js"
 import {
   type ErrorMessage,
   packInserts,

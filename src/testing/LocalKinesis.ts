@@ -42,7 +42,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import type { KinesisStorageException, KinesisValidationException } from "../Errors.js"
-import { http1Handler as internalHttp1Handler } from "../internal/http1Handler.js"
+import { http1Handler as internalHttp1Handler } from "../engine/send/http1Handler.js"
 import * as Client from "../KinesisClient.js"
 import type { KinesisClientConfig, KinesisClientOptions } from "../KinesisClientConfig.js"
 

@@ -29,10 +29,10 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Ref from "effect/Ref"
 import type { KinesisStorageException, KinesisValidationException } from "../Errors.js"
+import * as RecordStorage from "../engine/cache/RecordStorage.js"
+import { type EntryResult, NoResponse, type PutEntry, RecordSender, ServiceError } from "../engine/send/RecordSender.js"
 import * as KinesisClient from "../KinesisClient.js"
 import { type KinesisClientOptions, resolveOptions } from "../KinesisClientConfig.js"
-import { type EntryResult, NoResponse, type PutEntry, RecordSender, ServiceError } from "../RecordSender.js"
-import * as RecordStorage from "../RecordStorage.js"
 
 /** One entry as the in-memory Kinesis saw it, copied out of the request. */
 export interface SentEntry {

@@ -8,11 +8,11 @@
  */
 import { Duration, Effect, HashMap, Layer, Logger, type LogLevel, type Scope, Tracer } from "effect"
 import type { KinesisStorageException } from "../../src/Errors.js"
-import * as FlushEngine from "../../src/FlushEngine.js"
+import * as RecordStorage from "../../src/engine/cache/RecordStorage.js"
+import * as FlushEngine from "../../src/engine/flush/FlushEngine.js"
+import { RecordSender, ServiceError } from "../../src/engine/send/RecordSender.js"
 import { defaultStreamConcurrency } from "../../src/KinesisClientConfig.js"
 import { validate } from "../../src/RecordInput.js"
-import { RecordSender, ServiceError } from "../../src/RecordSender.js"
-import * as RecordStorage from "../../src/RecordStorage.js"
 import * as MemoryKinesis from "../../src/testing/MemoryKinesis.js"
 
 export {

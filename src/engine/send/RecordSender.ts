@@ -10,7 +10,7 @@ import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import type { KinesisClientConfig } from "./KinesisClientConfig.js"
+import type { KinesisClientConfig } from "../../KinesisClientConfig.js"
 
 /** One record of a `PutRecords` request. */
 export interface PutEntry {

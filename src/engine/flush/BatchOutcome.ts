@@ -8,8 +8,9 @@
  *
  * @internal
  */
-import { type EntryResult, isTransientError, isTransientResult, type ServiceError } from "../RecordSender.js"
-import type { BatchAnswer, StoredRecord } from "../RecordStorage.js"
+
+import type { BatchAnswer, StoredRecord } from "../cache/RecordStorage.js"
+import { type EntryResult, isTransientError, isTransientResult, type ServiceError } from "../send/RecordSender.js"
 
 /** What one answered request comes to. */
 export interface BatchOutcome {

@@ -12,7 +12,7 @@ import type * as SqlConnection from "@effect/sql/SqlConnection"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
-import { KinesisStorageException } from "../Errors.js"
+import { KinesisStorageException } from "../../Errors.js"
 import { claimFile, errorCode, inMemory, inUse, isBusy, storageError } from "./cacheFile.js"
 
 /** `PRAGMA auto_vacuum` value of incremental vacuum. */

@@ -28,17 +28,23 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
-import { type KinesisStorageException, KinesisUnknownException } from "./Errors.js"
-import * as BatchOutcome from "./internal/batchOutcome.js"
-import * as StreamOrder from "./internal/streamOrder.js"
-import { type EntryResult, isContentRefusal, type NoResponse, RecordSender, ServiceError } from "./RecordSender.js"
+import { type KinesisStorageException, KinesisUnknownException } from "../../Errors.js"
 import {
   type BatchLimits,
   type DroppedRecords,
   noneDropped,
   RecordStorage,
   type StoredRecord
-} from "./RecordStorage.js"
+} from "../cache/RecordStorage.js"
+import {
+  type EntryResult,
+  isContentRefusal,
+  type NoResponse,
+  RecordSender,
+  ServiceError
+} from "../send/RecordSender.js"
+import * as BatchOutcome from "./BatchOutcome.js"
+import * as StreamOrder from "./StreamOrder.js"
 
 /** What a flush did. */
 export interface FlushData {

@@ -11,7 +11,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import Sqlite from "better-sqlite3"
 import * as Effect from "effect/Effect"
-import { KinesisStorageException } from "../Errors.js"
+import { KinesisStorageException } from "../../Errors.js"
 
 /** The in-memory database name: nothing is persisted. */
 export const inMemory = ":memory:"

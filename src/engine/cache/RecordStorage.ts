@@ -22,10 +22,10 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
-import { KinesisLimitExceededException, KinesisStorageException } from "./Errors.js"
-import type * as DatabaseModule from "./internal/database.js"
-import * as EventLoop from "./internal/eventLoop.js"
-import type { ValidRecord } from "./RecordInput.js"
+import { KinesisLimitExceededException, KinesisStorageException } from "../../Errors.js"
+import * as EventLoop from "../../internal/eventLoop.js"
+import type { ValidRecord } from "../../RecordInput.js"
+import type * as DatabaseModule from "./database.js"
 
 /** A cached record, as the flush engine reads it back. */
 export interface StoredRecord {
@@ -253,7 +253,7 @@ export const make = (
 ): Effect.Effect<RecordStorage, KinesisStorageException, Scope.Scope> =>
   Effect.flatMap(
     Effect.tryPromise({
-      try: () => import("./internal/database.js"),
+      try: () => import("./database.js"),
       catch: (cause) => new KinesisStorageException({ message: "Could not load the cache database driver", cause })
     }),
     (Database) => makeOn(Database, options)

@@ -22,9 +22,9 @@ import * as MetricBoundaries from "effect/MetricBoundaries"
 import * as Option from "effect/Option"
 import * as Random from "effect/Random"
 import type * as Scope from "effect/Scope"
+import { defaultMaxBackoff, type FlushStrategy } from "../../FlushStrategy.js"
+import { unrefTimers } from "../../internal/unrefTimers.js"
 import { FlushEngine } from "./FlushEngine.js"
-import { defaultMaxBackoff, type FlushStrategy } from "./FlushStrategy.js"
-import { unrefTimers } from "./internal/unrefTimers.js"
 
 /** The scheduler service. */
 export interface FlushScheduler {
