@@ -8,6 +8,10 @@
  * the limit check and the insert are one step and concurrent callers never take the cache over
  * `cacheMaxBytes`.
  *
+ * This module holds the service and wires it up; the parts are modules of their own: `Table`
+ * (the statements), `Row` (a row read back), `Ledger` (the counts and the limit), `Vacuum` (giving
+ * pages back) and `Actor` (the mailbox and group commit).
+ *
  * @since 0.1.0
  */
 
@@ -20,12 +24,15 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
-import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
-import { KinesisLimitExceededException, KinesisStorageException } from "../../Errors.js"
-import * as EventLoop from "../../internal/eventLoop.js"
+import { type KinesisLimitExceededException, KinesisStorageException } from "../../Errors.js"
 import type { ValidRecord } from "../../RecordInput.js"
+import * as Actor from "./Actor.js"
 import type * as DatabaseModule from "./database.js"
+import { droppedOf, Ledger, type Totals } from "./Ledger.js"
+import * as Row from "./Row.js"
+import { inserts, type Run, statements } from "./Table.js"
+import * as Vacuum from "./Vacuum.js"
 
 /** A cached record, as the flush engine reads it back. */
 export interface StoredRecord {
@@ -88,7 +95,18 @@ export interface RecordStorage {
   readonly insertAll: (records: ReadonlyArray<ValidRecord>) => Effect.Effect<ReadonlyArray<InsertError | undefined>>
   /** The names of the streams that have cached records, in name order. */
   readonly streams: Effect.Effect<ReadonlyArray<string>, KinesisStorageException>
-  /** The oldest records of one stream, in insertion order: the longest prefix within `limits`. */
+  /**
+   * The oldest records of one stream, in insertion order: the longest prefix within `limits`.
+   *
+   * A row that can't be turned into a record (its data not bytes, its size not a whole number, ...;
+   * a file written by something else) is set aside rather than left to block its stream: it is
+   * deleted, the counts follow, and a warning (`Effect.logWarning`, annotated with `stream` and
+   * `dropped`) names the stream, how many rows and what was found in which column, never the data.
+   * Such rows are not counted in a `DroppedRecords`: they were never records the flush could send,
+   * and `settle` reports only records whose attempts ran out. The batch holds the readable records
+   * only (it may then be shorter than `limits` allow); when every row read was unreadable, the next
+   * ones are read, so an empty batch still means the stream has nothing to send.
+   */
   readonly batch: (
     streamName: string,
     limits: BatchLimits
@@ -141,107 +159,8 @@ export const cacheFilename = (storagePath: string, region: string): string =>
 /** Why an insert failed: the cache limit, or the database. */
 export type InsertError = KinesisLimitExceededException | KinesisStorageException
 
-/** One record waiting in the actor's queue, and how to tell its caller the outcome. */
-interface PendingInsert {
-  readonly record: ValidRecord
-  readonly answer: (error: InsertError | undefined) => void
-}
-
-/** A command of the actor's queue. */
-type Command =
-  | { readonly _tag: "Insert"; readonly inserts: ReadonlyArray<PendingInsert> }
-  | {
-      readonly _tag: "Run"
-      readonly run: Effect.Effect<void>
-      readonly refuse: (error: KinesisStorageException) => void
-    }
-  | { readonly _tag: "Stop" }
-
-/** How many commands the actor takes at once, and so how many inserts one group commit holds at most. */
-const maxGroupSize = 500
-
-/** How many bytes of record sizes one group commit holds at most (a single larger record goes alone). */
-const maxGroupBytes = 4 * 1024 * 1024
-
-/** How long the actor may keep the event loop from a turn (timers, sockets) when it runs in the caller's thread. */
-const eventLoopTurnMillis = 10
-
-/** Free pages given back to the file system in one step, so that no step holds the actor for long. */
-const vacuumStepPages = 1024
-
-/** The least time between two steps of giving pages back while the cache still holds records. */
-const vacuumStepMillis = 1000
-
-/**
- * A group is written as multi-row INSERTs of these sizes (largest first), so that only a handful of
- * distinct statements exist and each stays in the prepared-statement cache.
- */
-const chunkSizes = [256, 128, 64, 32, 16, 8, 4, 2, 1] as const
-
-const columnsPerRow = 5
-
-const insertStatements = new Map(
-  chunkSizes.map((rows) => [
-    rows,
-    `INSERT INTO records (stream_name, partition_key, data, size, created_at) VALUES ${Array.from(
-      { length: rows },
-      () => "(?, ?, ?, ?, ?)"
-    ).join(", ")}`
-  ])
-)
-
-const statements = {
-  totals: "SELECT COUNT(*) AS records, COALESCE(SUM(size), 0) AS bytes FROM records",
-  oldest: "SELECT created_at FROM records ORDER BY id LIMIT 1",
-  // A skip scan over the index: one probe per stream rather than a pass over every record.
-  streams: `WITH RECURSIVE next(name) AS (
-      SELECT MIN(stream_name) FROM records
-      UNION ALL
-      SELECT (SELECT MIN(stream_name) FROM records WHERE stream_name > next.name) FROM next WHERE next.name IS NOT NULL
-    )
-    SELECT name FROM next WHERE name IS NOT NULL`,
-  // Reads only the covering index (stream_name, id, size).
-  sizes: "SELECT id, size FROM records WHERE stream_name = ? ORDER BY id LIMIT ?",
-  rows: `SELECT id, partition_key, data, size, retry_count FROM records
-    WHERE stream_name = ? AND id BETWEEN ? AND ? ORDER BY id`,
-  deleteRange: "DELETE FROM records WHERE stream_name = ? AND id BETWEEN ? AND ? RETURNING size",
-  deleteRangeExcept: `DELETE FROM records WHERE stream_name = ? AND id BETWEEN ? AND ?
-    AND id NOT IN (SELECT value FROM json_each(?)) RETURNING size`,
-  deleteIds: "DELETE FROM records WHERE id IN (SELECT value FROM json_each(?)) RETURNING size",
-  idsInRange: "SELECT id FROM records WHERE stream_name = ? AND id BETWEEN ? AND ?",
-  chargeRange: `UPDATE records SET retry_count = retry_count + 1
-    WHERE stream_name = ? AND id BETWEEN ? AND ? AND id NOT IN (SELECT value FROM json_each(?))
-    RETURNING id, retry_count`,
-  chargeIds: `UPDATE records SET retry_count = retry_count + 1
-    WHERE id IN (SELECT value FROM json_each(?)) RETURNING id, retry_count`,
-  dropIds: "DELETE FROM records WHERE id IN (SELECT value FROM json_each(?)) RETURNING stream_name, size",
-  // Ids grow with created_at, so the expired records are the lowest ids: a walk by id up to the
-  // first record still fresh, then a delete of the id range below it. No index on created_at (every
-  // insert would pay for it); `oldest` tells beforehand, in one probe, whether anything expired.
-  expire: `DELETE FROM records WHERE id < COALESCE(
-      (SELECT id FROM records WHERE created_at >= ? ORDER BY id LIMIT 1), 9223372036854775807)
-    RETURNING id, stream_name, size`,
-  clear: "DELETE FROM records",
-  pages: `SELECT (SELECT freelist_count FROM pragma_freelist_count()) AS free,
-    (SELECT page_count FROM pragma_page_count()) AS total`,
-  // Each step of this statement gives one free page back; `run` steps a statement once.
-  vacuumPage: "PRAGMA incremental_vacuum",
-  checkpoint: "PRAGMA wal_checkpoint(TRUNCATE)"
-} as const
-
-interface RecordRow {
-  readonly id: number
-  readonly partition_key: string
-  readonly data: Uint8Array
-  readonly size: number
-  readonly retry_count: number
-}
-
 /** No record dropped. */
 export const noneDropped: DroppedRecords = { count: 0, byStream: new Map() }
-
-const sumSizes = (rows: ReadonlyArray<{ readonly size: number }>): number =>
-  rows.reduce((total, row) => total + row.size, 0)
 
 /**
  * Builds the cache over an open database; the actor and its connection live as long as the scope.
@@ -271,7 +190,8 @@ export const makeOn = (
   Effect.gen(function* () {
     const database = yield* Database.open(options.filename)
     const connection = database.connection
-    const run = <A extends object>(sql: string, params: ReadonlyArray<unknown> = []) =>
+    const storageError = database.failure
+    const run: Run = <A extends object>(sql: string, params: ReadonlyArray<unknown> = []) =>
       connection.execute(sql, params, undefined) as Effect.Effect<ReadonlyArray<A>, SqlError>
 
     /** Runs `effect` in one transaction: committed if it succeeds, rolled back otherwise. */
@@ -281,97 +201,12 @@ export const makeOn = (
         Effect.onError(() => Effect.ignore(connection.executeRaw("ROLLBACK", [])))
       )
 
-    // The actor's own state. Only the actor fiber changes it, so it always matches the table.
-    const [totals] = yield* run<{ records: number; bytes: number }>(statements.totals).pipe(
-      Effect.mapError(database.failure("read the cache size"))
+    const readTotals = Effect.map(run<Totals>(statements.totals), ([totals]) => totals)
+    const ledger = new Ledger(
+      options.cacheMaxBytes,
+      yield* Effect.mapError(readTotals, storageError("read the cache size"))
     )
-    let records = totals?.records ?? 0
-    let bytes = totals?.bytes ?? 0
-    /** Records the service accepted whose delete failed: never sent again, deleted when the database allows. */
-    let undeleted = new Set<number>()
-    let lastTurn = yield* Clock.currentTimeMillis
-
-    const storageError = database.failure
-
-    // ---- inserts -------------------------------------------------------------------------------
-
-    /** Writes the rows of one group: one multi-row INSERT, or a few of them in one transaction. */
-    const writeRows = (group: ReadonlyArray<ValidRecord>, createdAt: number): Effect.Effect<unknown, SqlError> => {
-      const writes: Array<Effect.Effect<unknown, SqlError>> = []
-      let offset = 0
-      for (const rows of chunkSizes) {
-        while (group.length - offset >= rows) {
-          const params: Array<unknown> = new Array(rows * columnsPerRow)
-          for (let row = 0, at = 0; row < rows; row++) {
-            const record = group[offset + row]!
-            params[at++] = record.streamName
-            params[at++] = record.partitionKey
-            params[at++] = record.data
-            params[at++] = record.size
-            params[at++] = createdAt
-          }
-          writes.push(connection.execute(insertStatements.get(rows)!, params, undefined))
-          offset += rows
-        }
-      }
-      return writes.length === 1 ? writes[0]! : transaction(Effect.all(writes, { discard: true }))
-    }
-
-    const limitExceeded = (size: number) =>
-      new KinesisLimitExceededException({
-        message: `The cache holds ${bytes} of ${options.cacheMaxBytes} bytes; a record of ${size} bytes does not fit`,
-        recoverySuggestion: "Call flush() or clearCache() to make room, or raise cacheMaxBytes."
-      })
-
-    /** Commits one group (records that fit under the limit, in order) and answers each caller. */
-    const commitGroup = (group: ReadonlyArray<PendingInsert>): Effect.Effect<void> =>
-      Effect.gen(function* () {
-        const accepted: Array<PendingInsert> = []
-        let budget = options.cacheMaxBytes - bytes
-        for (const insert of group) {
-          if (insert.record.size <= budget) {
-            accepted.push(insert)
-            budget -= insert.record.size
-          } else {
-            insert.answer(limitExceeded(insert.record.size))
-          }
-        }
-        if (accepted.length === 0) return
-        const createdAt = yield* Clock.currentTimeMillis
-        const written = yield* Effect.exit(
-          guarded(
-            "store the record",
-            writeRows(
-              accepted.map((insert) => insert.record),
-              createdAt
-            )
-          )
-        )
-        if (Exit.isSuccess(written)) {
-          records += accepted.length
-          bytes += sumSizes(accepted.map((insert) => insert.record))
-        }
-        const error = Exit.isSuccess(written) ? undefined : (Cause.squash(written.cause) as InsertError)
-        for (const insert of accepted) insert.answer(error)
-      })
-
-    /** Commits a run of inserts in groups of at most `maxGroupBytes` (a larger record alone). */
-    const commitInserts = (inserts: ReadonlyArray<PendingInsert>): Effect.Effect<void> =>
-      Effect.gen(function* () {
-        let group: Array<PendingInsert> = []
-        let groupBytes = 0
-        for (const insert of inserts) {
-          if (group.length > 0 && groupBytes + insert.record.size > maxGroupBytes) {
-            yield* commitGroup(group)
-            yield* letEventLoopTurn
-            group = []
-            groupBytes = 0
-          }
-          group.push(insert)
-          groupBytes += insert.record.size
-        }
-        if (group.length > 0) yield* commitGroup(group)
-      })
+    const shrink = Vacuum.make(run, () => ledger.records)
 
     // ---- failures ------------------------------------------------------------------------------
 
@@ -393,16 +228,37 @@ export const makeOn = (
             })
       )
 
+    // ---- inserts -------------------------------------------------------------------------------
+
+    /** Writes the rows of one group: one multi-row INSERT, or a few of them in one transaction. */
+    const writeRows = (group: ReadonlyArray<ValidRecord>, createdAt: number): Effect.Effect<unknown, SqlError> => {
+      const writes = inserts(group, createdAt).map(({ sql, params }) => connection.execute(sql, params, undefined))
+      return writes.length === 1 ? writes[0]! : transaction(Effect.all(writes, { discard: true }))
+    }
+
+    /** Commits one group (records that fit under the limit, in order) and answers each caller. */
+    const commitGroup = (group: ReadonlyArray<Actor.PendingInsert>): Effect.Effect<void> =>
+      Effect.gen(function* () {
+        const { accepted, refused } = ledger.admit(group)
+        for (const insert of refused) insert.answer(ledger.limitExceeded(insert.record.size))
+        if (accepted.length === 0) return
+        const records = accepted.map((insert) => insert.record)
+        const createdAt = yield* Clock.currentTimeMillis
+        const written = yield* Effect.exit(guarded("store the record", writeRows(records, createdAt)))
+        if (Exit.isSuccess(written)) ledger.added(records)
+        const error = Exit.isSuccess(written) ? undefined : (Cause.squash(written.cause) as InsertError)
+        for (const insert of accepted) insert.answer(error)
+      })
+
     // ---- the rest of the commands ----------------------------------------------------------------
 
     const retryUndeleted = Effect.suspend(() => {
-      if (undeleted.size === 0) return Effect.void
-      return run<{ size: number }>(statements.deleteIds, [JSON.stringify([...undeleted])]).pipe(
+      if (ledger.undeleted.size === 0) return Effect.void
+      return run<{ size: number }>(statements.deleteIds, [JSON.stringify([...ledger.undeleted])]).pipe(
         Effect.tap((deleted) =>
           Effect.sync(() => {
-            records -= deleted.length
-            bytes -= sumSizes(deleted)
-            undeleted = new Set()
+            ledger.removed(deleted)
+            ledger.undeleted = new Set()
           })
         ),
         Effect.ignore
@@ -414,44 +270,69 @@ export const makeOn = (
       Effect.map((rows) => rows.map((row) => row.name))
     )
 
-    const readBatch = (streamName: string, limits: BatchLimits) =>
+    /**
+     * Deletes the rows of `streamName` that can't be turned into records, and warns of them: the
+     * stream and how many, and what was found in which column, never the values.
+     */
+    const setAside = (streamName: string, unreadable: ReadonlyArray<number>, problems: ReadonlySet<string>) =>
       Effect.gen(function* () {
-        const sizes = yield* run<{ id: number; size: number }>(statements.sizes, [
-          streamName,
-          limits.maxRecords + undeleted.size
-        ])
+        ledger.removed(yield* run<{ size: unknown }>(statements.deleteIds, [JSON.stringify(unreadable)]))
+        const count = unreadable.length
+        yield* Effect.logWarning(
+          `Set aside ${count} unreadable cached ${count === 1 ? "record" : "records"} of stream ${streamName}` +
+            (problems.size > 0 ? ` (${[...problems].join("; ")})` : "")
+        ).pipe(Effect.annotateLogs({ stream: streamName, dropped: count }))
+      })
+
+    /** One read of the oldest records of a stream: the records, and the ids of the rows that can't be read. */
+    const readOnce = (streamName: string, limits: BatchLimits) =>
+      Effect.gen(function* () {
+        const { undeleted } = ledger
+        const unreadable: Array<number> = []
+        const problems = new Set<string>()
+        const sizes = yield* run<Row.SizeRow>(statements.sizes, [streamName, limits.maxRecords + undeleted.size])
         let total = 0
         let taken = 0
         let last: number | undefined
         for (const { id, size } of sizes) {
           if (undeleted.has(id)) continue
+          if (!Row.isSize(size)) {
+            unreadable.push(id)
+            problems.add(Row.sizeProblem(size))
+            continue
+          }
           if (taken === limits.maxRecords || total + size > limits.maxBytes) break
           total += size
           taken++
           last = id
         }
-        if (last === undefined) return []
-        const rows = yield* run<RecordRow>(statements.rows, [streamName, sizes[0]!.id, last])
-        return rows
-          .filter((row) => !undeleted.has(row.id))
-          .map(
-            (row): StoredRecord => ({
-              id: row.id,
-              streamName,
-              partitionKey: row.partition_key,
-              data: row.data,
-              size: row.size,
-              retryCount: row.retry_count
-            })
-          )
+        const records: Array<StoredRecord> = []
+        if (last !== undefined) {
+          const known = new Set(unreadable)
+          for (const row of yield* run<Row.RecordRow>(statements.rows, [streamName, sizes[0]!.id, last])) {
+            if (undeleted.has(row.id) || known.has(row.id)) continue
+            const problem = Row.problemOf(row)
+            if (problem === undefined) {
+              records.push(Row.toRecord(streamName, row))
+            } else {
+              unreadable.push(row.id)
+              problems.add(problem)
+            }
+          }
+        }
+        return { records, unreadable, problems }
       })
 
-    /** Counts deleted rows by stream. */
-    const droppedOf = (rows: ReadonlyArray<{ readonly stream_name: string }>): DroppedRecords => {
-      const byStream = new Map<string, number>()
-      for (const { stream_name } of rows) byStream.set(stream_name, (byStream.get(stream_name) ?? 0) + 1)
-      return { count: rows.length, byStream }
-    }
+    /** Reads a batch, setting unreadable rows aside until it finds a readable one or the stream ends. */
+    const readBatch = (streamName: string, limits: BatchLimits) =>
+      Effect.gen(function* () {
+        for (;;) {
+          const { records, unreadable, problems } = yield* readOnce(streamName, limits)
+          if (unreadable.length === 0) return records
+          yield* setAside(streamName, unreadable, problems)
+          if (records.length > 0) return records
+        }
+      })
 
     /** Adds one failed attempt to the charged rows; deletes those that reached `maxAttempts`. */
     const charge = (
@@ -463,8 +344,7 @@ export const makeOn = (
           const spent = (yield* charged).filter((row) => row.retry_count >= maxAttempts).map((row) => row.id)
           if (spent.length === 0) return noneDropped
           const dropped = yield* run<{ stream_name: string; size: number }>(statements.dropIds, [JSON.stringify(spent)])
-          records -= dropped.length
-          bytes -= sumSizes(dropped)
+          ledger.removed(dropped)
           return droppedOf(dropped)
         })
       )
@@ -482,18 +362,13 @@ export const makeOn = (
           ? run<{ size: number }>(statements.deleteRange, range)
           : run<{ size: number }>(statements.deleteRangeExcept, [...range, JSON.stringify(notAccepted)])
       return deleting.pipe(
-        Effect.tap((deleted) =>
-          Effect.sync(() => {
-            records -= deleted.length
-            bytes -= sumSizes(deleted)
-          })
-        ),
+        Effect.tap((deleted) => Effect.sync(() => ledger.removed(deleted))),
         Effect.tapError(() =>
           run<{ id: number }>(statements.idsInRange, range).pipe(
             Effect.tap((rows) =>
               Effect.sync(() => {
                 const kept = new Set(notAccepted)
-                for (const { id } of rows) if (!kept.has(id)) undeleted.add(id)
+                for (const { id } of rows) if (!kept.has(id)) ledger.undeleted.add(id)
               })
             ),
             Effect.ignore
@@ -506,7 +381,7 @@ export const makeOn = (
       Effect.gen(function* () {
         if (answer._tag === "Refused") {
           // Records in the range that were delivered before (and whose delete failed) are not charged.
-          const range = [answer.streamName, answer.firstId, answer.lastId, JSON.stringify([...undeleted])]
+          const range = [answer.streamName, answer.firstId, answer.lastId, JSON.stringify([...ledger.undeleted])]
           return yield* charge(run(statements.chargeRange, range), maxAttempts)
         }
         yield* deleteAccepted(answer)
@@ -520,164 +395,37 @@ export const makeOn = (
         const [oldest] = yield* run<{ created_at: number }>(statements.oldest)
         if (oldest === undefined || oldest.created_at >= olderThan) return noneDropped
         const deleted = yield* run<{ id: number; stream_name: string; size: number }>(statements.expire, [olderThan])
-        records -= deleted.length
-        bytes -= sumSizes(deleted)
-        const expired = deleted.filter((row) => !undeleted.delete(row.id))
-        return droppedOf(expired)
+        ledger.removed(deleted)
+        return droppedOf(deleted.filter((row) => !ledger.undeleted.delete(row.id)))
       })
 
     const clearAll = connection.executeRaw(statements.clear, []).pipe(
       Effect.map((result) => {
-        const cleared = (result as { readonly changes: number }).changes
-        records = 0
-        bytes = 0
-        undeleted = new Set()
-        return cleared
+        ledger.cleared()
+        return (result as { readonly changes: number }).changes
       })
     )
 
     const readStatus = Effect.map(
       run<{ created_at: number }>(statements.oldest),
-      ([oldest]): CacheStatus => ({ records, bytes, oldestCreatedAt: oldest?.created_at })
+      ([oldest]): CacheStatus => ({ records: ledger.records, bytes: ledger.bytes, oldestCreatedAt: oldest?.created_at })
     )
-
-    /**
-     * Gives freed pages back to the file system once the cache has shrunk. When the cache is empty,
-     * all of them (nothing needs moving then), and the write-ahead log is cut back too. While records
-     * remain, giving pages back means moving live pages from the end of the file into the holes, so
-     * it happens only when at least half of the file is free, one step of `vacuumStepPages` at a time
-     * and at most one step every `vacuumStepMillis`: a long drain is not slowed down by it.
-     * Best effort.
-     */
-    let lastVacuumStep = Number.NEGATIVE_INFINITY
-    const shrink = Effect.gen(function* () {
-      const [pages] = yield* run<{ free: number; total: number }>(statements.pages)
-      if (pages === undefined || pages.free === 0) return
-      const now = yield* Clock.currentTimeMillis
-      if (records > 0) {
-        if (pages.free < vacuumStepPages || pages.free * 2 < pages.total) return
-        if (now - lastVacuumStep < vacuumStepMillis) return
-      }
-      lastVacuumStep = now
-      const step = run(statements.vacuumPage)
-      yield* Effect.repeatN(step, (records === 0 ? pages.free : vacuumStepPages) - 1)
-      if (records === 0) yield* run(statements.checkpoint)
-    }).pipe(Effect.ignore)
 
     // ---- the actor ------------------------------------------------------------------------------
 
-    /** Lets the event loop run when the actor has kept it waiting for `eventLoopTurnMillis`. */
-    const letEventLoopTurn = Effect.flatMap(Clock.currentTimeMillis, (now) =>
-      now - lastTurn < eventLoopTurnMillis
-        ? Effect.void
-        : Effect.zipRight(
-            EventLoop.turn,
-            Effect.flatMap(Clock.currentTimeMillis, (after) => Effect.sync(() => (lastTurn = after)))
-          )
-    )
-
-    const mailbox = yield* Queue.unbounded<Command>()
-
-    /** Serves commands in order until `Stop`: consecutive inserts are committed together. */
-    const serve: Effect.Effect<void> = Effect.gen(function* () {
-      for (;;) {
-        const commands = yield* Queue.takeBetween(mailbox, 1, maxGroupSize)
-        let inserts: Array<PendingInsert> = []
-        for (const command of commands) {
-          if (command._tag === "Insert") {
-            for (const insert of command.inserts) inserts.push(insert)
-            continue
-          }
-          if (inserts.length > 0) yield* commitInserts(inserts)
-          inserts = []
-          if (command._tag === "Stop") return
-          yield* command.run
-        }
-        if (inserts.length > 0) yield* commitInserts(inserts)
-        yield* letEventLoopTurn
-      }
+    const actor = yield* Actor.make({
+      commit: commitGroup,
+      recover: readTotals.pipe(
+        Effect.tap((totals) => ledger.reset(totals)),
+        Effect.catchAllCause(() => Effect.void)
+      )
     })
-
-    let open = true
-    const closed = () => new KinesisStorageException({ message: "The cache database is closed" })
-
-    /** Queues a command, or refuses it at once when the cache is closing. One synchronous step. */
-    const submit = (command: Command, refuse: () => void) => {
-      if (open) Queue.unsafeOffer(mailbox, command)
-      else refuse()
-    }
-
-    /** Runs `work` on the actor, after every command queued before it. */
-    const command = <A>(
-      operation: string,
-      work: Effect.Effect<A, SqlError>
-    ): Effect.Effect<A, KinesisStorageException> =>
-      Effect.async<A, KinesisStorageException>((resume) => {
-        const refuse = (error: KinesisStorageException) => resume(Effect.fail(error))
-        submit(
-          {
-            _tag: "Run",
-            run: Effect.matchCause(guarded(operation, work), {
-              onFailure: (cause) => resume(Effect.failCause(cause)),
-              onSuccess: (value) => resume(Effect.succeed(value))
-            }),
-            refuse
-          },
-          () => refuse(closed())
-        )
-      })
-
-    const insert = (record: ValidRecord): Effect.Effect<void, InsertError> =>
-      Effect.async<void, InsertError>((resume) => {
-        const answer = (error: InsertError | undefined) =>
-          resume(error === undefined ? Effect.void : Effect.fail(error))
-        submit({ _tag: "Insert", inserts: [{ record, answer }] }, () => answer(closed()))
-      })
-
-    const insertAll = (records: ReadonlyArray<ValidRecord>): Effect.Effect<ReadonlyArray<InsertError | undefined>> =>
-      Effect.async<ReadonlyArray<InsertError | undefined>>((resume) => {
-        const errors: Array<InsertError | undefined> = new Array(records.length)
-        let left = records.length
-        if (left === 0) return resume(Effect.succeed(errors))
-        const inserts = records.map(
-          (record, index): PendingInsert => ({
-            record,
-            answer: (error) => {
-              errors[index] = error
-              if (--left === 0) resume(Effect.succeed(errors))
-            }
-          })
-        )
-        submit({ _tag: "Insert", inserts }, () => {
-          for (const pending of inserts) pending.answer(closed())
-        })
-      })
-
-    // If the actor ever stopped on a defect, nothing may wait for it: every queued command is failed.
-    const failQueued = Effect.suspend(() => {
-      open = false
-      return Effect.map(Queue.takeAll(mailbox), (left) => {
-        for (const queued of left) {
-          if (queued._tag === "Insert") for (const pending of queued.inserts) pending.answer(closed())
-          if (queued._tag === "Run") queued.refuse(closed())
-        }
-      })
-    })
-    const actor = yield* Effect.forkDaemon(Effect.ensuring(serve, failQueued))
-    // On close: refuse new commands, then let the actor answer every command queued before, so that
-    // no caller is left hanging and none is told its record was stored when it was not. The
-    // connection closes after this (its finalizer was registered first).
-    yield* Effect.addFinalizer(() =>
-      Effect.suspend(() => {
-        open = false
-        Queue.unsafeOffer(mailbox, { _tag: "Stop" })
-        return actor.await
-      })
-    )
+    const command = <A>(operation: string, work: Effect.Effect<A, SqlError>) =>
+      actor.command(operation, guarded(operation, work))
 
     return RecordStorage.of({
-      insert,
-      insertAll,
+      insert: actor.insert,
+      insertAll: actor.insertAll,
       streams: command("list the streams", listStreams).pipe(Effect.withSpan("RecordStorage.streams")),
       batch: (streamName, limits) =>
         command("read a batch", readBatch(streamName, limits)).pipe(Effect.withSpan("RecordStorage.batch")),

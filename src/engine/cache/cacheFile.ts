@@ -16,6 +16,7 @@ import { KinesisStorageException } from "../../Errors.js"
 /** The in-memory database name: nothing is persisted. */
 export const inMemory = ":memory:"
 
+/** A `KinesisStorageException` with `message` (and a recovery suggestion) for a failure caused by `cause`. */
 export const storageError = (message: string, recoverySuggestion?: string) => (cause: unknown) =>
   new KinesisStorageException({ message, cause, ...(recoverySuggestion ? { recoverySuggestion } : {}) })
 
@@ -23,6 +24,7 @@ export const storageError = (message: string, recoverySuggestion?: string) => (c
 export const errorCode = (cause: unknown): string | undefined =>
   typeof cause === "object" && cause !== null && "code" in cause ? String(cause.code) : undefined
 
+/** Whether a driver error says the file is locked by another connection (`SQLITE_BUSY`, `SQLITE_BUSY_*`). */
 export const isBusy = (cause: unknown): boolean => errorCode(cause)?.startsWith("SQLITE_BUSY") === true
 
 /**
@@ -49,6 +51,7 @@ export const claimFile = (filename: string): Effect.Effect<void, KinesisStorageE
 
 const inUseEnding = "is in use by another client"
 
+/** The error for a cache file that another client holds. */
 export const inUse = (filename: string, cause: unknown) =>
   new KinesisStorageException({
     message: `The cache file ${filename} ${inUseEnding}`,
