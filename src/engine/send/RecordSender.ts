@@ -107,39 +107,32 @@ export const classifyError = (error: unknown): ServiceError | NoResponse => {
 }
 
 /**
- * A sender over an existing SDK client. Each call is cut off after `requestTimeout` (counted as no
- * response) and aborted if the calling fiber is interrupted. The timer goes as soon as the call
- * settles, so nothing of a finished request is kept alive for the rest of the timeout.
+ * A sender over an existing SDK client. Each call is cut off after `requestTimeout` on Effect's
+ * `Clock` (so `TestClock` drives it) and then fails with `NoResponse`; the HTTP request is aborted
+ * when the timeout fires or the calling fiber is interrupted. The timeout covers the whole call, so
+ * a credentials provider that never settles (the SDK looks at the abort signal only once it sends)
+ * does not hold the call, the flush and close() beyond it.
  */
 export const fromSdkClient = (sdkClient: SdkClient, requestTimeout: Duration.DurationInput): RecordSender => {
-  const timeoutMillis = Duration.toMillis(requestTimeout)
+  const timeout = Duration.decode(requestTimeout)
+  const timedOut = () =>
+    new NoResponse({ message: `No response from Kinesis: the request timed out after ${Duration.format(timeout)}` })
   return RecordSender.of({
     sdkClient,
     putRecords: (streamName, entries) =>
       Effect.tryPromise({
-        try: (signal) => {
-          const timeout = new AbortController()
-          let timer: NodeJS.Timeout | undefined
-          // The SDK looks at the signal only once it sends: a credentials provider that never
-          // settles would otherwise hold the call, the flush and close() forever.
-          const timedOut = new Promise<never>((_, reject) => {
-            timer = setTimeout(() => {
-              const reason = new DOMException("The request timed out", "TimeoutError")
-              timeout.abort(reason)
-              reject(reason)
-            }, timeoutMillis)
-          })
-          const sent = sdkClient.send(
+        // The signal aborts when this fiber is interrupted, by the timeout below as by anyone else.
+        try: (signal) =>
+          sdkClient.send(
             new PutRecordsCommand({
               StreamName: streamName,
               Records: entries.map((entry) => ({ PartitionKey: entry.partitionKey, Data: entry.data }))
             }),
-            { abortSignal: AbortSignal.any([signal, timeout.signal]) }
-          )
-          return Promise.race([sent, timedOut]).finally(() => clearTimeout(timer))
-        },
+            { abortSignal: signal }
+          ),
         catch: classifyError
       }).pipe(
+        Effect.timeoutFail({ duration: timeout, onTimeout: timedOut }),
         Effect.map((response) =>
           (response.Records ?? []).map(
             (entry): EntryResult =>
