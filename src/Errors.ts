@@ -22,8 +22,16 @@ export class KinesisValidationException extends Data.TaggedError("KinesisValidat
 /** The record would push the local cache over `cacheMaxBytes`. Flush or clear the cache to make room. */
 export class KinesisLimitExceededException extends Data.TaggedError("KinesisLimitExceededException")<ErrorFields> {}
 
-/** The local database failed: it can't be opened, is owned by another client, the disk is full or the file is corrupt. */
-export class KinesisStorageException extends Data.TaggedError("KinesisStorageException")<ErrorFields> {}
+/**
+ * The local database failed: it can't be opened, is owned by another client (`inUse: true`), the
+ * disk is full or the file is corrupt.
+ */
+export class KinesisStorageException extends Data.TaggedError("KinesisStorageException")<
+  ErrorFields & {
+    /** Set when another open client owns the cache file. */
+    readonly inUse?: boolean
+  }
+> {}
 
 /** Anything else, such as the network being down or credentials that can't be resolved. */
 export class KinesisUnknownException extends Data.TaggedError("KinesisUnknownException")<ErrorFields> {}
@@ -50,3 +58,47 @@ const tags: ReadonlySet<string> = new Set([
 /** Whether a value is one of the effect-kinesis error classes. */
 export const isAmplifyKinesisException = (u: unknown): u is AmplifyKinesisException =>
   u instanceof Error && "_tag" in u && typeof u._tag === "string" && tags.has(u._tag)
+
+/**
+ * An error as it crosses between threads: its class by tag, message, recovery suggestion, a
+ * description of its cause, and whether the cache file was in use.
+ */
+export interface WireError {
+  readonly _tag: AmplifyKinesisException["_tag"]
+  readonly message: string
+  readonly recoverySuggestion?: string
+  readonly cause?: string
+  readonly inUse?: true
+}
+
+/** A short description of a cause: its name and message for an `Error`, its text otherwise. */
+const describe = (cause: unknown): string =>
+  cause instanceof Error ? `${cause.name}: ${cause.message}` : typeof cause === "string" ? cause : String(cause)
+
+/** The wire form of an error; anything that is not an effect-kinesis error becomes a `KinesisStorageException`. */
+export const toWire = (error: unknown): WireError => {
+  if (!isAmplifyKinesisException(error)) {
+    return { _tag: "KinesisStorageException", message: `The engine failed: ${describe(error)}`, cause: describe(error) }
+  }
+  return {
+    _tag: error._tag,
+    message: error.message,
+    ...(error.recoverySuggestion === undefined ? {} : { recoverySuggestion: error.recoverySuggestion }),
+    ...(error.cause === undefined ? {} : { cause: describe(error.cause) }),
+    ...(error._tag === "KinesisStorageException" && error.inUse ? { inUse: true as const } : {})
+  }
+}
+
+const classes = {
+  KinesisValidationException,
+  KinesisLimitExceededException,
+  KinesisStorageException,
+  KinesisUnknownException,
+  ClientClosedException
+} as const
+
+/** The error a wire form stands for, of the same class; its `cause` is the description that crossed. */
+export const fromWire = (wire: WireError): AmplifyKinesisException => {
+  const { _tag, ...fields } = wire
+  return new classes[_tag](fields)
+}

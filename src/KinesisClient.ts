@@ -17,31 +17,31 @@
  * @since 0.1.0
  */
 import type { KinesisClient as SdkClient } from "@aws-sdk/client-kinesis"
-import * as Clock from "effect/Clock"
+import * as Chunk from "effect/Chunk"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
-import type * as Duration from "effect/Duration"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
-import * as Ref from "effect/Ref"
-import * as Scope from "effect/Scope"
+import * as Runtime from "effect/Runtime"
+import type * as Scope from "effect/Scope"
+import * as Sink from "effect/Sink"
 import {
   ClientClosedException,
   type KinesisLimitExceededException,
   KinesisStorageException,
   type KinesisUnknownException,
-  type KinesisValidationException
+  KinesisValidationException
 } from "./Errors.js"
+import * as CacheFile from "./engine/cache/cacheFile.js"
 import * as RecordStorage from "./engine/cache/RecordStorage.js"
-import * as FlushEngine from "./engine/flush/FlushEngine.js"
-import * as FlushScheduler from "./engine/flush/FlushScheduler.js"
+import * as Engine from "./engine/Engine.js"
+import type * as FlushEngine from "./engine/flush/FlushEngine.js"
 import * as RecordSender from "./engine/send/RecordSender.js"
-import * as EventLoop from "./internal/eventLoop.js"
-import * as WorkerStorage from "./internal/workerStorage.js"
 import {
   type CloseOptions,
   fromEnv,
@@ -54,10 +54,22 @@ import {
   resolveConfig,
   resolveOptions
 } from "./KinesisClientConfig.js"
-import { type RecordInput, validate } from "./RecordInput.js"
+import * as Bridge from "./producer/Bridge.js"
+import { type Connect, inThreadConnect, workerConnect } from "./producer/Connection.js"
+import { type CallAnswer, Producer } from "./producer/Producer.js"
+import type { Call } from "./protocol/Messages.js"
+import { toSettings } from "./protocol/Settings.js"
+import type { RecordInput } from "./RecordInput.js"
 
+export type { CacheStatus } from "./engine/Engine.js"
 export type { FlushData } from "./engine/flush/FlushEngine.js"
-export type { ClientLogLevel, CloseOptions, KinesisClientConfig, KinesisClientOptions } from "./KinesisClientConfig.js"
+export type {
+  ClientLogLevel,
+  CloseOptions,
+  HttpSettings,
+  KinesisClientConfig,
+  KinesisClientOptions
+} from "./KinesisClientConfig.js"
 export type { RecordInput } from "./RecordInput.js"
 
 /** What a successful `record()` returns: nothing more than the fact that the record is stored. */
@@ -69,33 +81,39 @@ export interface ClearCacheData {
   readonly recordsCleared: number
 }
 
-/** How much the cache holds, as `cacheStatus()` reports it. */
-export interface CacheStatus {
-  /** Records in the cache. */
-  readonly records: number
-  /** The sum of their sizes: the byte count the cache limit is checked against. */
-  readonly bytes: number
-  /** How long ago the oldest cached record was stored, in milliseconds; undefined when the cache is empty. */
-  readonly oldestRecordAgeMs: number | undefined
-}
+/** Why one record was not stored. */
+export type RecordError =
+  | KinesisValidationException
+  | KinesisLimitExceededException
+  | KinesisStorageException
+  | KinesisUnknownException
+  | ClientClosedException
 
 /** The client service. Every operation fails with a typed error; none rejects with a defect. */
 export interface KinesisClient {
   /**
    * Validates the record and commits it to the local cache. Disabled: succeeds and drops the record.
    * Fails with `KinesisValidationException` (bad input), `KinesisLimitExceededException` (cache
-   * full), `KinesisStorageException` or `ClientClosedException`.
+   * full), `KinesisStorageException` (the cache failed, or its engine stopped before it answered:
+   * the record may then have been stored) or `ClientClosedException`. No fiber is started: the
+   * calling fiber waits for the answer.
    */
-  readonly record: (
-    input: RecordInput
-  ) => Effect.Effect<
-    RecordData,
-    | KinesisValidationException
-    | KinesisLimitExceededException
-    | KinesisStorageException
-    | KinesisUnknownException
-    | ClientClosedException
-  >
+  readonly record: (input: RecordInput) => Effect.Effect<RecordData, RecordError>
+  /**
+   * Hands many records over at once and gives one outcome per input, in input order: `Right` when
+   * it is stored, `Left` with the reason otherwise. An invalid record, or one over the cache limit,
+   * fails alone: the others are stored. Disabled: every outcome is `Right` and nothing is stored.
+   */
+  readonly recordAll: (
+    inputs: Iterable<RecordInput>
+  ) => Effect.Effect<ReadonlyArray<Either.Either<RecordData, RecordError>>>
+  /**
+   * A sink of records for Effect streams: each chunk is handed over with `recordAll`, the next one
+   * pulled only once it is stored (backpressure). It fails with the first record refused, once the
+   * chunk it came in is settled: the records before it are stored, and so are the others of that
+   * chunk that were not refused.
+   */
+  readonly sink: Sink.Sink<void, RecordInput, never, RecordError>
   /**
    * Sends one batch per stream now (with `drain`, each stream's batches until it is empty), up to
    * `streamConcurrency` streams at once; works while disabled. See `FlushEngine` for the rules.
@@ -107,7 +125,7 @@ export interface KinesisClient {
   /** Deletes every cached record; works while disabled. */
   readonly clearCache: () => Effect.Effect<ClearCacheData, KinesisStorageException | ClientClosedException>
   /** How many records and bytes the cache holds, and the age of the oldest; works while disabled. */
-  readonly cacheStatus: () => Effect.Effect<CacheStatus, KinesisStorageException | ClientClosedException>
+  readonly cacheStatus: () => Effect.Effect<Engine.CacheStatus, KinesisStorageException | ClientClosedException>
   /** Resumes collecting records and automatic flushing; the interval restarts now. No-op when enabled or closed. */
   readonly enable: () => Effect.Effect<void>
   /** Drops new records and pauses automatic flushing; cached records stay. No-op when disabled or closed. */
@@ -123,194 +141,217 @@ export interface KinesisClient {
   readonly isEnabled: Effect.Effect<boolean>
   /** Whether `close` has started. */
   readonly isClosed: Effect.Effect<boolean>
-  /** The AWS SDK client, for Kinesis calls this library does not cover. */
+  /**
+   * An AWS SDK client for Kinesis calls this library does not cover, on the caller's thread, built
+   * on first use from the same configuration. Middleware added to it does not reach the engine's
+   * own requests, which its own SDK client sends.
+   */
   readonly kinesisClient: SdkClient
 }
 
 /** The `KinesisClient` service tag. */
 export const KinesisClient = Context.GenericTag<KinesisClient>("effect-kinesis/KinesisClient")
 
-/** The services a client is composed from. */
-export type Dependencies = RecordStorage.RecordStorage | RecordSender.RecordSender
+/** The services a client's engine is composed from. */
+export type Dependencies = Engine.Dependencies
 
-const closedError = () =>
-  new ClientClosedException({ message: "The client is closed", recoverySuggestion: "Create a new client." })
+const producers = new WeakMap<KinesisClient, Producer>()
 
 /**
- * Builds a client over the given storage and sender layers. The layers are built in a scope of the
- * client's own, released by `close()` or, at the latest, when the surrounding scope closes. The
- * client's own log lines (building, operations, the automatic flush) pass `options.logLevel`.
+ * The producer behind a client: the callback-level entry the Promise facade calls.
+ *
+ * @internal
+ */
+export const producerOf = (client: KinesisClient): Producer => producers.get(client)!
+
+/** Lifts a call of the producer: the calling fiber waits for its answer. */
+const callOf = <A, E>(producer: Producer, call: Exclude<Call, { _tag: "Close" }>): Effect.Effect<A, E> =>
+  Effect.flatMap(Effect.currentSpan.pipe(Effect.option), (span) =>
+    Effect.async<A, E>((resume) => {
+      const answer: CallAnswer = (error, value) =>
+        resume(error === undefined ? Effect.succeed(value as A) : Effect.fail(error as E))
+      producer.call(call, answer, Option.getOrUndefined(span))
+    })
+  )
+
+/**
+ * A client over a started producer; closing the surrounding scope closes it. `sdkClient` builds the
+ * escape hatch on first use.
+ */
+const fromProducer = (
+  producer: Producer,
+  sdkClient: () => SdkClient
+): Effect.Effect<KinesisClient, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    let escapeHatch: SdkClient | undefined
+    const closeWith = (options?: CloseOptions) =>
+      Effect.flatMap(
+        Effect.catchAll(resolveCloseOptions(options), (error) =>
+          Effect.as(Effect.logWarning(`${error.message}: closing without a final flush`), Option.none())
+        ),
+        (flushTimeout) =>
+          Effect.promise(() =>
+            producer.close(Option.getOrUndefined(Option.map(flushTimeout, Duration.toMillis))).then(() => {
+              escapeHatch?.destroy()
+            })
+          )
+      ).pipe(Effect.uninterruptible, Effect.withSpan("KinesisClient.close"))
+    yield* Effect.addFinalizer(() => closeWith())
+
+    const record = (input: RecordInput) =>
+      Effect.async<RecordData, RecordError>((resume) =>
+        producer.record(input, (error) =>
+          resume(error === undefined ? Effect.succeed({}) : Effect.fail(error as RecordError))
+        )
+      )
+    const recordAll = (inputs: Iterable<RecordInput>) =>
+      Effect.async<ReadonlyArray<Either.Either<RecordData, RecordError>>>((resume) =>
+        producer.recordAll(inputs, (outcomes) =>
+          resume(
+            Effect.succeed(
+              outcomes.map((error) =>
+                error === undefined ? Either.right<RecordData>({}) : Either.left(error as RecordError)
+              )
+            )
+          )
+        )
+      )
+
+    const client: KinesisClient = KinesisClient.of({
+      record,
+      recordAll,
+      sink: Sink.forEachChunk((chunk: Chunk.Chunk<RecordInput>) =>
+        Effect.flatMap(recordAll(Chunk.toReadonlyArray(chunk)), (outcomes) => {
+          const refused = outcomes.find(Either.isLeft)
+          return refused === undefined ? Effect.void : Effect.fail(refused.left)
+        })
+      ),
+      flush: () =>
+        callOf<FlushEngine.FlushData, KinesisStorageException | KinesisUnknownException | ClientClosedException>(
+          producer,
+          { _tag: "Flush" }
+        ).pipe(
+          Effect.flatMap((data) =>
+            data.flushInProgress && producer.isClosed ? Effect.fail(closed()) : Effect.succeed(data)
+          ),
+          Effect.withSpan("KinesisClient.flush")
+        ),
+      clearCache: () =>
+        callOf<number, KinesisStorageException | ClientClosedException>(producer, { _tag: "Clear" }).pipe(
+          Effect.map((recordsCleared) => ({ recordsCleared })),
+          Effect.withSpan("KinesisClient.clearCache")
+        ),
+      cacheStatus: () =>
+        callOf<Engine.CacheStatus, KinesisStorageException | ClientClosedException>(producer, { _tag: "Status" }).pipe(
+          Effect.withSpan("KinesisClient.cacheStatus")
+        ),
+      enable: () => Effect.async<void>((resume) => producer.enable(() => resume(Effect.void))),
+      disable: () => Effect.async<void>((resume) => producer.disable(() => resume(Effect.void))),
+      close: closeWith,
+      isEnabled: Effect.sync(() => producer.isEnabled),
+      isClosed: Effect.sync(() => producer.isClosed),
+      get kinesisClient() {
+        escapeHatch ??= sdkClient()
+        return escapeHatch
+      }
+    })
+    producers.set(client, producer)
+    return client
+  })
+
+const closed = () =>
+  new ClientClosedException({ message: "The client is closed", recoverySuggestion: "Create a new client." })
+
+/** Starts the producer on a connection; the engine's open failures come back as they are. */
+const open = (
+  connect: Connect,
+  bridge: Bridge.Bridge
+): Effect.Effect<Producer, KinesisStorageException | KinesisValidationException> =>
+  Effect.tryPromise({
+    try: () => Producer.open(connect, bridge),
+    catch: (error) =>
+      error instanceof KinesisStorageException || error instanceof KinesisValidationException
+        ? error
+        : new KinesisStorageException({ message: "The client's engine could not start", cause: error })
+  })
+
+/** The engine on this thread, over a `MessageChannel`, built from `dependencies` on the caller's runtime. */
+const onThisThread = <E>(
+  runtime: Runtime.Runtime<never>,
+  options: ResolvedOptions,
+  dependencies: Layer.Layer<Dependencies, E>
+): Connect => inThreadConnect(Runtime.runFork(runtime), () => Engine.make(options, dependencies))
+
+/**
+ * Builds a client whose engine runs on this thread over the given storage and sender layers: how
+ * the tests (and `effect-kinesis/testing`) swap in a cache on `:memory:` or an in-memory Kinesis.
+ * The engine's clock, logger and tracer are the calling fiber's. The client closes with the scope,
+ * or with `close()`.
  */
 export const makeWith = <E>(
   options: ResolvedOptions,
-  dependencies: Layer.Layer<Dependencies, E>
-): Effect.Effect<KinesisClient, E, Scope.Scope> => {
-  // Fibers inherit the level from the fiber that forks them: the automatic flush gets it from
-  // building or from enable().
-  const own = Logger.withMinimumLogLevel(options.logLevel)
-  return Effect.gen(function* () {
-    const resources = yield* Scope.make()
-    const context = yield* Layer.buildWithScope(
-      FlushScheduler.layer(options.flushStrategy).pipe(
-        Layer.provideMerge(FlushEngine.layer(options)),
-        Layer.provideMerge(dependencies)
-      ),
-      resources
-    ).pipe(Effect.onError((cause) => Scope.close(resources, Exit.failCause(cause))))
-    const storage = Context.get(context, RecordStorage.RecordStorage)
-    const sender = Context.get(context, RecordSender.RecordSender)
-    const engine = Context.get(context, FlushEngine.FlushEngine)
-    const scheduler = Context.get(context, FlushScheduler.FlushScheduler)
-
-    const enabled = yield* Ref.make(true)
-    const closed = yield* Ref.make(false)
-    // Scheduler changes run one at a time (see toggle for how rapid toggles end in the last state asked for).
-    const schedulerLock = yield* Effect.makeSemaphore(1)
-    const finished = yield* Effect.makeLatch(false)
-
-    // An operation that passed the check just before close began can find the cache closed under
-    // it; what its caller learns then is that the client was closed, not a storage failure.
-    const whenOpen = <A, Err>(effect: Effect.Effect<A, Err>): Effect.Effect<A, Err | ClientClosedException> =>
-      Effect.flatMap(
-        Ref.get(closed),
-        (isClosed): Effect.Effect<A, Err | ClientClosedException> =>
-          isClosed
-            ? Effect.fail(closedError())
-            : Effect.catchAll(
-                effect,
-                (error): Effect.Effect<never, Err | ClientClosedException> =>
-                  error instanceof KinesisStorageException
-                    ? Effect.flatMap(Ref.get(closed), (closedSince) => Effect.fail(closedSince ? closedError() : error))
-                    : Effect.fail(error)
-              )
-      )
-
-    // The semaphore is not FIFO (a caller arriving just as it is released can overtake the waiters),
-    // so a toggle must not apply the state it asked for: under the lock it applies the state in
-    // `enabled` now, the one the last toggle asked for, and skips the scheduler if that is no longer
-    // its own (a later toggle will apply it) or the client has started closing.
-    const toggle = (on: boolean) =>
-      Effect.gen(function* () {
-        if (yield* Ref.get(closed)) return
-        if ((yield* Ref.getAndSet(enabled, on)) === on) return
-        yield* schedulerLock.withPermits(1)(
-          Effect.gen(function* () {
-            if ((yield* Ref.get(closed)) || (yield* Ref.get(enabled)) !== on) return
-            yield* on ? scheduler.start : scheduler.stop
-          })
-        )
-      })
-
-    // Close takes the flush permit itself (engine.shutdown), so no request starts once close has
-    // begun (after the final flush, with a flushTimeout); requests in flight finish, and a flush in
-    // progress starts no further batch. Whatever happens while releasing, `finished` opens: a later
-    // close, or the scope's finalizer, never hangs.
-    const release = (flushTimeout: Option.Option<Duration.Duration>) =>
-      Effect.gen(function* () {
-        yield* Ref.set(enabled, false)
-        yield* engine.shutdown(Option.getOrUndefined(flushTimeout))
-        yield* schedulerLock.withPermits(1)(scheduler.stop)
-        yield* Scope.close(resources, Exit.void)
-      }).pipe(Effect.ensuring(finished.open))
-
-    // close returns Effect<void>: a bad flushTimeout can't fail it, so it is reported and the client
-    // closes as close() would.
-    const finalFlushTimeout = (options: CloseOptions | undefined) =>
-      Effect.catchAll(resolveCloseOptions(options), (error) =>
-        Effect.as(Effect.logWarning(`${error.message}: closing without a final flush`), Option.none())
-      )
-
-    const close = (options?: CloseOptions) =>
-      Effect.flatMap(Ref.getAndSet(closed, true), (wasClosed) =>
-        wasClosed ? finished.await : Effect.flatMap(finalFlushTimeout(options), release)
-      ).pipe(Effect.uninterruptible, Effect.withSpan("KinesisClient.close"))
-
-    yield* Effect.addFinalizer(() => own(close()))
-    yield* schedulerLock.withPermits(1)(scheduler.start)
-
-    // The answer from the cache comes from its actor, which lets the event loop turn on its own.
-    const record = (input: RecordInput) =>
-      Effect.flatMap(Ref.get(enabled), (on) =>
-        on
-          ? Effect.as(Effect.flatMap(answerAfterTurn(validate(input), "failure"), storage.insert), {})
-          : answerAfterTurn(Effect.succeed({}))
-      )
-
-    // A flush turned away because close holds the permit reports the closed client, not a flush in progress.
-    const flush = Effect.flatMap(engine.flush, (data) =>
-      data.flushInProgress ? Effect.as(failIfClosed, data) : Effect.succeed(data)
+  dependencies: Layer.Layer<Dependencies, E>,
+  sdkClient: () => SdkClient = () => RecordSender.makeSdkClient({ region: "us-east-1" })
+): Effect.Effect<KinesisClient, E | KinesisStorageException | KinesisValidationException, Scope.Scope> =>
+  Effect.gen(function* () {
+    const runtime = yield* Effect.runtime<never>()
+    const producer = yield* open(
+      onThisThread(runtime, options, dependencies),
+      Bridge.make(runtime, options.logLevel, undefined)
     )
-    const failIfClosed = Effect.flatMap(Ref.get(closed), (isClosed) =>
-      isClosed ? Effect.fail(closedError()) : Effect.void
-    )
+    return yield* fromProducer(producer, sdkClient)
+  })
 
-    // The age is never negative, even if the wall clock was set back since the record was stored.
-    const cacheStatus = Effect.zipWith(
-      storage.status,
-      Clock.currentTimeMillis,
-      (status, now): CacheStatus => ({
-        records: status.records,
-        bytes: status.bytes,
-        oldestRecordAgeMs: status.oldestCreatedAt === undefined ? undefined : Math.max(0, now - status.oldestCreatedAt)
-      })
-    )
-
-    return KinesisClient.of({
-      // record logs nothing of its own, and setting the level around each call would cost the hot
-      // path a large share of its throughput; every other operation runs at the client's level.
-      record: (input) => answerAfterTurn(whenOpen(record(input)), "failure"),
-      flush: () => answerAfterTurn(whenOpen(flush)).pipe(Effect.withSpan("KinesisClient.flush"), own),
-      clearCache: () =>
-        answerAfterTurn(whenOpen(storage.clear)).pipe(
-          Effect.map((recordsCleared) => ({ recordsCleared })),
-          Effect.withSpan("KinesisClient.clearCache"),
-          own
-        ),
-      cacheStatus: () =>
-        answerAfterTurn(whenOpen(cacheStatus), "failure").pipe(Effect.withSpan("KinesisClient.cacheStatus"), own),
-      enable: () => own(toggle(true)),
-      disable: () => own(toggle(false)),
-      close: (options) => own(close(options)),
-      isEnabled: Ref.get(enabled),
-      isClosed: Ref.get(closed),
-      kinesisClient: sender.sdkClient
-    })
-  }).pipe(own)
-}
-
-/**
- * Lets the event loop turn before the answer when it came without I/O (a disabled or closed client,
- * invalid input, a flush already running): a caller that retries in a loop would otherwise hold off
- * every timer and socket, the answer to the request in flight included.
- */
-const answerAfterTurn = <A, E>(
-  effect: Effect.Effect<A, E>,
-  on: "always" | "failure" = "always"
-): Effect.Effect<A, E> =>
-  on === "always" ? Effect.onExit(effect, () => EventLoop.turn) : Effect.tapErrorCause(effect, () => EventLoop.turn)
-
-/** The real storage and sender for a configuration. */
+/** The real storage and sender for a configuration, for an engine on this thread. */
 export const dependencies = (
   config: ResolvedClientConfig,
   options: ResolvedOptions
 ): Layer.Layer<Dependencies, KinesisStorageException> =>
   Layer.merge(
-    WorkerStorage.layer({ filename: resolveCacheFile(config), cacheMaxBytes: options.cacheMaxBytes }),
+    RecordStorage.layer({ filename: resolveCacheFile(config), cacheMaxBytes: options.cacheMaxBytes }),
     RecordSender.layer(config, options.requestTimeout)
   )
 
 /**
  * Builds a client from its configuration: settles the region (see `KinesisClientConfig.resolveRegion`),
- * opens the cache in `storagePath`, creates the SDK client, starts automatic flushing. Fails with
+ * opens the cache in `storagePath`, starts the engine (on a worker thread unless the configuration
+ * can't cross, or `engine: "caller"`), starts automatic flushing. Fails with
  * `KinesisValidationException` for a missing or malformed region or bad options, and with
  * `KinesisStorageException` when the cache can't be opened or another client owns it.
  */
 export const make = (
   config: KinesisClientConfig
 ): Effect.Effect<KinesisClient, KinesisValidationException | KinesisStorageException, Scope.Scope> =>
-  Effect.flatMap(resolveConfig(config), (resolved) =>
-    Effect.flatMap(resolveOptions(resolved.options), (options) => makeWith(options, dependencies(resolved, options)))
-  )
+  Effect.gen(function* () {
+    const resolved = yield* resolveConfig(config)
+    const options = yield* resolveOptions(resolved.options)
+    const filename = resolveCacheFile(resolved)
+    const runtime = yield* Effect.runtime<never>()
+    const provider = typeof resolved.credentialsProvider === "function" ? resolved.credentialsProvider : undefined
+    const bridge = Bridge.make(runtime, options.logLevel, provider)
+    const settings = toSettings(resolved, options, filename)
+    let connect: Connect
+    if (resolved.engine === "caller" || "cannotCross" in settings) {
+      if ("cannotCross" in settings) {
+        if (resolved.engine === "worker") {
+          return yield* new KinesisValidationException({
+            message: `engine "worker" was asked for, but ${settings.cannotCross} can't be copied to another thread`,
+            recoverySuggestion: `Use data only in ${settings.cannotCross} (for HTTP/1.1, the http option), or leave engine out.`
+          })
+        }
+        yield* Effect.logInfo(
+          `The client's engine runs on this thread: ${settings.cannotCross} can't be copied to a worker thread`
+        ).pipe(Effect.annotateLogs({ field: settings.cannotCross }), Logger.withMinimumLogLevel(options.logLevel))
+      }
+      connect = onThisThread(runtime, options, dependencies(resolved, options))
+    } else {
+      // A file owned by another client is refused here at once, before any thread starts.
+      if (filename !== CacheFile.inMemory) yield* CacheFile.claimFile(filename)
+      connect = workerConnect(settings)
+    }
+    const producer = yield* open(connect, bridge)
+    return yield* fromProducer(producer, () => RecordSender.makeSdkClient(resolved))
+  })
 
 /** The client as a layer; closing the layer's scope closes the client. */
 export const layer = (

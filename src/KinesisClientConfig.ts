@@ -11,7 +11,6 @@ import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import { KinesisValidationException } from "./Errors.js"
 import { cacheFilename, defaultStoragePath } from "./engine/cache/RecordStorage.js"
-import { http1Handler } from "./engine/send/http1Handler.js"
 import {
   defaultInterval,
   defaultMaxBackoff,
@@ -47,6 +46,12 @@ export interface KinesisClientOptions {
    */
   readonly streamConcurrency?: number
   /**
+   * How many batches of one stream may be in flight at once while a flush drains it (`drain`, or the
+   * final flush of `close`), each made of other records: 1 to 10. With more than one, order within
+   * a stream can change across retries. Default 1.
+   */
+  readonly requestsPerStream?: number
+  /**
    * How long a record may stay cached (counted from the moment `record` returned): a flush first
    * deletes the older ones unsent, counts them in `recordsDropped` and logs a warning. A duration
    * longer than zero. Default: records never expire.
@@ -74,8 +79,30 @@ export interface KinesisClientConfig {
   /** The directory of the cache database, created if missing. Default: a per-user data directory. */
   readonly storagePath?: string
   readonly options?: KinesisClientOptions
-  /** Passed to the AWS SDK client as is: `endpoint`, `requestHandler`, `maxAttempts`, ... */
+  /**
+   * Passed to the AWS SDK client: `endpoint`, `maxAttempts`, `retryMode`, ... Data fields cross to
+   * the engine's thread as they are. A field that can't cross (a `requestHandler` instance, a
+   * `logger`, any function) makes the client run its engine on the caller's thread instead.
+   */
   readonly kinesisClientConfig?: Partial<SdkClientConfig>
+  /**
+   * The HTTP version and sockets of the engine's SDK client. Default: the SDK's own (HTTP/2 for
+   * Kinesis). `{ version: "1.1" }` reaches a local Kinesis such as kinesalite without a handler instance.
+   */
+  readonly http?: HttpSettings
+  /**
+   * Where the engine (cache, flushes, SDK client) runs: `"worker"`, a thread of its own (the
+   * default when the configuration can cross), or `"caller"`, the caller's thread.
+   */
+  readonly engine?: "worker" | "caller"
+}
+
+/** The HTTP settings of the engine's SDK client. */
+export interface HttpSettings {
+  /** `"1.1"` or `"2"`. Default: the SDK's own, HTTP/2 for Kinesis. */
+  readonly version?: "1.1" | "2"
+  /** The most sockets (HTTP/1.1) the client opens to one host. Default: the SDK's own. */
+  readonly maxSockets?: number
 }
 
 /** The options with every default filled in. */
@@ -87,6 +114,7 @@ export interface ResolvedOptions {
   readonly countThrottling: boolean
   readonly drain: boolean
   readonly streamConcurrency: number
+  readonly requestsPerStream: number
   readonly recordTtl: Duration.Duration | undefined
   readonly logLevel: LogLevel.LogLevel
 }
@@ -114,6 +142,9 @@ export const defaultMaxRetries = 5
 /** The default number of streams a flush sends to at once. */
 export const defaultStreamConcurrency = 4
 
+/** The most batches of one stream in flight at once that `requestsPerStream` allows. */
+export const maxRequestsPerStream = 10
+
 const badOption = (message: string) =>
   Effect.fail(new KinesisValidationException({ message, recoverySuggestion: "Fix the client options." }))
 
@@ -121,7 +152,7 @@ const badOption = (message: string) =>
  * Fills in the defaults of the options and checks them: `cacheMaxBytes` a positive integer,
  * `maxRetries` a non-negative integer, the flush strategy one of `FlushInterval` / `FlushNone`, the
  * flush interval, `maxBackoff` and request timeout longer than zero, `countThrottling` and `drain`
- * booleans, `streamConcurrency` a positive integer, `recordTtl` (if given) longer than zero, `logLevel`
+ * booleans, `streamConcurrency` a positive integer, `requestsPerStream` an integer from 1 to 10, `recordTtl` (if given) longer than zero, `logLevel`
  * one of `ClientLogLevel`.
  */
 export const resolveOptions = (
@@ -136,6 +167,7 @@ export const resolveOptions = (
   const drain: unknown = options?.drain === undefined ? false : options.drain
   const streamConcurrency: unknown =
     options?.streamConcurrency === undefined ? defaultStreamConcurrency : options.streamConcurrency
+  const requestsPerStream: unknown = options?.requestsPerStream === undefined ? 1 : options.requestsPerStream
   const recordTtl = options?.recordTtl === undefined ? undefined : Duration.decodeUnknown(options.recordTtl)
   const logLevel: unknown = options?.logLevel ?? "Warning"
   if (!Number.isSafeInteger(cacheMaxBytes) || cacheMaxBytes <= 0) {
@@ -168,6 +200,16 @@ export const resolveOptions = (
   if (typeof streamConcurrency !== "number" || !Number.isSafeInteger(streamConcurrency) || streamConcurrency <= 0) {
     return badOption(`streamConcurrency must be a positive integer, got ${String(streamConcurrency)}`)
   }
+  if (
+    typeof requestsPerStream !== "number" ||
+    !Number.isSafeInteger(requestsPerStream) ||
+    requestsPerStream < 1 ||
+    requestsPerStream > maxRequestsPerStream
+  ) {
+    return badOption(
+      `requestsPerStream must be an integer from 1 to ${maxRequestsPerStream}, got ${String(requestsPerStream)}`
+    )
+  }
   if (recordTtl !== undefined && !isPositive(recordTtl)) {
     return badOption("recordTtl must be a duration longer than zero")
   }
@@ -182,6 +224,7 @@ export const resolveOptions = (
     countThrottling,
     drain,
     streamConcurrency,
+    requestsPerStream,
     recordTtl: recordTtl?.value,
     logLevel: LogLevel.fromLiteral(logLevel as ClientLogLevel)
   })
@@ -289,7 +332,7 @@ const withoutUndefined = <A extends object>(value: A): A =>
  * | variable | setting |
  * |---|---|
  * | `AWS_REGION`, then `AWS_DEFAULT_REGION` | `region` (read when the client is made) |
- * | `AWS_ENDPOINT_URL_KINESIS`, then `AWS_ENDPOINT_URL` | `kinesisClientConfig.endpoint`, with an HTTP/1.1 request handler |
+ * | `AWS_ENDPOINT_URL_KINESIS`, then `AWS_ENDPOINT_URL` | `kinesisClientConfig.endpoint`, with `http: { version: "1.1" }` |
  * | `EFFECT_KINESIS_STORAGE_PATH` | `storagePath` |
  * | `EFFECT_KINESIS_FLUSH_INTERVAL` | `flushStrategy`: a duration such as `30 seconds`, or `none` for `FlushNone()` |
  * | `EFFECT_KINESIS_MAX_BACKOFF` | the flush interval's `maxBackoff`, a duration (the interval stays 30 seconds unless set above) |
@@ -299,12 +342,13 @@ const withoutUndefined = <A extends object>(value: A): A =>
  * | `EFFECT_KINESIS_COUNT_THROTTLING` | `options.countThrottling` (`true` or `false`) |
  * | `EFFECT_KINESIS_DRAIN` | `options.drain` (`true` or `false`) |
  * | `EFFECT_KINESIS_STREAM_CONCURRENCY` | `options.streamConcurrency` (an integer) |
+ * | `EFFECT_KINESIS_REQUESTS_PER_STREAM` | `options.requestsPerStream` (an integer) |
  * | `EFFECT_KINESIS_RECORD_TTL` | `options.recordTtl`, a duration such as `1 hour` |
  * | `EFFECT_KINESIS_LOG_LEVEL` | `options.logLevel` |
  *
  * Unset or empty variables leave the default. Credentials come from the AWS SDK's own chain
- * (`AWS_ACCESS_KEY_ID`, `AWS_PROFILE`, ...). An endpoint from the environment gets an HTTP/1.1
- * handler because local Kinesis servers (kinesalite) speak only HTTP/1.1; AWS takes it as well.
+ * (`AWS_ACCESS_KEY_ID`, `AWS_PROFILE`, ...). An endpoint from the environment gets HTTP/1.1
+ * because local Kinesis servers (kinesalite) speak only HTTP/1.1; AWS takes it as well.
  * A malformed integer or flag fails with a `ConfigError`; other bad values with
  * `KinesisValidationException` when the client is made. `EFFECT_KINESIS_MAX_BACKOFF` with a flush
  * interval of `none` is ignored: there is no automatic flush to back off.
@@ -321,6 +365,7 @@ export const fromEnv: Config.Config<KinesisClientConfig> = Config.all({
   countThrottling: optionalBoolean("EFFECT_KINESIS_COUNT_THROTTLING"),
   drain: optionalBoolean("EFFECT_KINESIS_DRAIN"),
   streamConcurrency: optionalInteger("EFFECT_KINESIS_STREAM_CONCURRENCY"),
+  requestsPerStream: optionalInteger("EFFECT_KINESIS_REQUESTS_PER_STREAM"),
   recordTtl: optionalString("EFFECT_KINESIS_RECORD_TTL"),
   logLevel: optionalString("EFFECT_KINESIS_LOG_LEVEL")
 }).pipe(
@@ -337,10 +382,12 @@ export const fromEnv: Config.Config<KinesisClientConfig> = Config.all({
         countThrottling: env.countThrottling,
         drain: env.drain,
         streamConcurrency: env.streamConcurrency,
+        requestsPerStream: env.requestsPerStream,
         recordTtl: env.recordTtl as Duration.DurationInput | undefined,
         logLevel: env.logLevel as ClientLogLevel | undefined
       }),
-      kinesisClientConfig: endpoint === undefined ? undefined : { endpoint, requestHandler: http1Handler() }
+      kinesisClientConfig: endpoint === undefined ? undefined : { endpoint },
+      http: endpoint === undefined ? undefined : { version: "1.1" as const }
     })
   })
 )
@@ -353,5 +400,6 @@ export const merge = (base: KinesisClientConfig, overrides: KinesisClientConfig)
   ...base,
   ...overrides,
   options: { ...base.options, ...overrides.options },
-  kinesisClientConfig: { ...base.kinesisClientConfig, ...overrides.kinesisClientConfig }
+  kinesisClientConfig: { ...base.kinesisClientConfig, ...overrides.kinesisClientConfig },
+  ...(base.http === undefined && overrides.http === undefined ? {} : { http: { ...base.http, ...overrides.http } })
 })

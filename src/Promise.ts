@@ -1,6 +1,6 @@
 /**
- * The Promise facade, for callers who don't use Effect. It runs the same layers as the Effect API
- * through a `ManagedRuntime` and adds no behaviour of its own.
+ * The Promise facade, for callers who don't use Effect. It calls the same producer as the Effect
+ * API and adds no behaviour of its own.
  *
  * Expected failures never reject: they come back as `{ _tag: "Error", error }` holding one of the
  * effect-kinesis error classes.
@@ -15,9 +15,9 @@
  *
  * @since 0.1.0
  */
+import type { Writable } from "node:stream"
 import type { KinesisClient as SdkClient } from "@aws-sdk/client-kinesis"
 import * as Cause from "effect/Cause"
-import type * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
@@ -29,6 +29,9 @@ import {
   KinesisUnknownException
 } from "./Errors.js"
 import * as KinesisClient from "./KinesisClient.js"
+import type { Producer } from "./producer/Producer.js"
+import { recordWritable } from "./producer/RecordWritable.js"
+import type { Call } from "./protocol/Messages.js"
 
 export * from "./Errors.js"
 export { FlushInterval, FlushNone, type FlushStrategy } from "./FlushStrategy.js"
@@ -38,9 +41,11 @@ export type {
   ClientLogLevel,
   CloseOptions,
   FlushData,
+  HttpSettings,
   KinesisClientConfig,
   KinesisClientOptions,
   RecordData,
+  RecordError,
   RecordInput
 } from "./KinesisClient.js"
 
@@ -60,31 +65,21 @@ const toException = (cause: Cause.Cause<unknown>): AmplifyKinesisException => {
   })
 }
 
-const toResult = <A>(exit: Exit.Exit<A, unknown>): Result<A> =>
-  Exit.isSuccess(exit) ? { _tag: "Ok", value: exit.value } : { _tag: "Error", error: toException(exit.cause) }
-
-/** What every call answers once `close()` has begun; after a turn of the event loop, like every answer. */
-const closedResult = (): Promise<Result<never>> =>
-  new Promise((resolve) =>
-    setImmediate(() =>
-      resolve({
-        _tag: "Error",
-        error: new ClientClosedException({
-          message: "The client is closed",
-          recoverySuggestion: "Create a new client."
-        })
-      })
-    )
-  )
+const ok = <A>(value: A): Result<A> => ({ _tag: "Ok", value })
+const failed = (error: AmplifyKinesisException): Result<never> => ({ _tag: "Error", error })
 
 /** The facade's logger: the format of Effect's default logger (logfmt), written to stderr so that stdout stays the app's. */
 const stderrLogger = Logger.replace(Logger.defaultLogger, Logger.withConsoleError(Logger.logfmtLogger))
 
-/** A client with a Promise API, the counterpart of Amplify's `AmplifyKinesisClient`. */
+/**
+ * A client with a Promise API, the counterpart of Amplify's `AmplifyKinesisClient`. Its calls go
+ * straight to the client's producer, as the Effect API's do: no runtime runs on the record path.
+ */
 export class AmplifyKinesisClient {
   private constructor(
     private readonly runtime: ManagedRuntime.ManagedRuntime<KinesisClient.KinesisClient, unknown>,
-    private readonly client: KinesisClient.KinesisClient
+    private readonly client: KinesisClient.KinesisClient,
+    private readonly producer: Producer
   ) {}
 
   /**
@@ -100,46 +95,71 @@ export class AmplifyKinesisClient {
       await runtime.dispose()
       throw toException(exit.cause)
     }
-    return new AmplifyKinesisClient(runtime, exit.value)
+    return new AmplifyKinesisClient(runtime, exit.value, KinesisClient.producerOf(exit.value))
   }
 
-  /** Set by `close()`: the runtime is disposed (or being disposed) and runs nothing more. */
-  private closedState = false
   private disposed: Promise<void> | undefined
 
-  private run<A>(effect: Effect.Effect<A, AmplifyKinesisException>): Promise<Result<A>> {
-    if (this.closedState) return closedResult()
-    return this.runtime.runPromiseExit(effect).then(toResult)
+  private call<A>(call: Exclude<Call, { _tag: "Close" }>): Promise<Result<A>> {
+    return new Promise((resolve) =>
+      this.producer.call(call, (error, value) => resolve(error === undefined ? ok(value as A) : failed(error)))
+    )
   }
 
   /** Stores a record in the local cache; see `KinesisClient.record`. */
   record(input: KinesisClient.RecordInput): Promise<Result<KinesisClient.RecordData>> {
-    return this.run(this.client.record(input))
+    return new Promise((resolve) =>
+      this.producer.record(input, (error) => resolve(error === undefined ? ok({}) : failed(error)))
+    )
+  }
+
+  /** Stores many records at once: one outcome per input, in input order; see `KinesisClient.recordAll`. */
+  recordAll(inputs: Iterable<KinesisClient.RecordInput>): Promise<ReadonlyArray<Result<KinesisClient.RecordData>>> {
+    return new Promise((resolve) =>
+      this.producer.recordAll(inputs, (outcomes) =>
+        resolve(outcomes.map((error) => (error === undefined ? ok({}) : failed(error))))
+      )
+    )
+  }
+
+  /**
+   * An object-mode `Writable` of records, for Node streams: each chunk written is handed over with
+   * the others waiting (up to `highWaterMark`, default 500) and the stream asks for more only once
+   * they are stored (backpressure). The first record refused makes it emit `error` with that
+   * record's effect-kinesis error, once the records handed over with it are settled: the records
+   * before it are stored, and so are the others handed over with it that were not refused.
+   */
+  writable(options: { readonly highWaterMark?: number } = {}): Writable {
+    return recordWritable(this.producer, options.highWaterMark ?? 500)
   }
 
   /** Sends one batch per stream now; see `KinesisClient.flush`. */
   flush(): Promise<Result<KinesisClient.FlushData>> {
-    return this.run(this.client.flush())
+    return this.call<KinesisClient.FlushData>({ _tag: "Flush" }).then((result) =>
+      result._tag === "Ok" && result.value.flushInProgress && this.producer.isClosed ? closedResult() : result
+    )
   }
 
   /** Deletes every cached record. */
   clearCache(): Promise<Result<KinesisClient.ClearCacheData>> {
-    return this.run(this.client.clearCache())
+    return this.call<number>({ _tag: "Clear" }).then((result) =>
+      result._tag === "Ok" ? ok({ recordsCleared: result.value }) : result
+    )
   }
 
   /** How many records and bytes the cache holds, and the age of the oldest; see `KinesisClient.cacheStatus`. */
   cacheStatus(): Promise<Result<KinesisClient.CacheStatus>> {
-    return this.run(this.client.cacheStatus())
+    return this.call({ _tag: "Status" })
   }
 
   /** Resumes collection and automatic flushing. Takes effect at once. */
   enable(): void {
-    if (!this.closedState) this.runtime.runFork(this.client.enable())
+    this.producer.enable()
   }
 
   /** Drops new records and pauses automatic flushing. Takes effect at once. */
   disable(): void {
-    if (!this.closedState) this.runtime.runFork(this.client.disable())
+    this.producer.disable()
   }
 
   /**
@@ -148,11 +168,9 @@ export class AmplifyKinesisClient {
    * `KinesisClient.close`. A second call waits for the first, whatever its options.
    */
   async close(options?: KinesisClient.CloseOptions): Promise<void> {
-    // runPromiseExit, not runPromise, which would reject with a FiberFailure wrapper; a defect while
-    // closing is reported as an effect-kinesis error like everything else. The runtime is disposed
-    // whatever the outcome; a second close finds it disposed and has nothing more to do.
+    // runPromiseExit, not runPromise, which would reject with a FiberFailure wrapper. The runtime is
+    // disposed whatever the outcome; a second close finds it disposed and has nothing more to do.
     if (this.disposed) return this.disposed
-    this.closedState = true
     this.disposed = this.runtime
       .runPromiseExit(this.client.close(options))
       .finally(() => this.runtime.dispose())
@@ -164,16 +182,19 @@ export class AmplifyKinesisClient {
 
   /** Whether records are collected. */
   get isEnabled(): boolean {
-    return !this.closedState && this.runtime.runSync(this.client.isEnabled)
+    return this.producer.isEnabled
   }
 
   /** Whether the client was closed. */
   get isClosed(): boolean {
-    return this.closedState || this.runtime.runSync(this.client.isClosed)
+    return this.producer.isClosed
   }
 
-  /** The AWS SDK client, for Kinesis calls this library does not cover. */
+  /** The AWS SDK client, for Kinesis calls this library does not cover; see `KinesisClient.kinesisClient`. */
   get kinesisClient(): SdkClient {
     return this.client.kinesisClient
   }
 }
+
+const closedResult = (): Result<never> =>
+  failed(new ClientClosedException({ message: "The client is closed", recoverySuggestion: "Create a new client." }))

@@ -40,7 +40,7 @@ export const recordSize = (partitionKey: string, data: Uint8Array): number =>
   data.byteLength + Buffer.byteLength(partitionKey, "utf8")
 
 const invalid = (message: string, recoverySuggestion: string) =>
-  Effect.fail(new KinesisValidationException({ message, recoverySuggestion }))
+  new KinesisValidationException({ message, recoverySuggestion })
 
 /**
  * Whether the bytes' buffer was detached: a transferred ArrayBuffer can no longer be read (or
@@ -63,14 +63,14 @@ const codePointCount = (s: string): number => {
 }
 
 /**
- * Checks untrusted `record()` input against the Kinesis limits.
+ * Checks untrusted `record()` input against the Kinesis limits, copying nothing: the record's `data`
+ * is the caller's own view, to be copied before the call returns.
  *
- * Fails with `KinesisValidationException` when a field is missing or of the wrong type, the
- * partition key is empty, longer than 256 code points or not well-formed Unicode (a lone
- * surrogate), the stream name is not 1-128 characters of `[a-zA-Z0-9_.-]`, or data plus key exceed
- * 10 MiB.
+ * Gives `KinesisValidationException` when a field is missing or of the wrong type, the partition
+ * key is empty, longer than 256 code points or not well-formed Unicode (a lone surrogate), the
+ * stream name is not 1-128 characters of `[a-zA-Z0-9_.-]`, or data plus key exceed 10 MiB.
  */
-export const validate = (input: unknown): Effect.Effect<ValidRecord, KinesisValidationException> => {
+export const check = (input: unknown): ValidRecord | KinesisValidationException => {
   if (typeof input !== "object" || input === null) {
     return invalid("The record must be an object", "Pass { data, partitionKey, streamName }.")
   }
@@ -116,33 +116,16 @@ export const validate = (input: unknown): Effect.Effect<ValidRecord, KinesisVali
       "Split the payload into smaller records."
     )
   }
-  // A copy: the caller may reuse or change its buffer as soon as `record()` is called.
-  return Effect.succeed({ streamName, partitionKey, data: copyOf(data), size })
+  return { streamName, partitionKey, data, size }
 }
 
-/** Records up to this size are copied into a shared slab; larger ones get a buffer of their own. */
-const slabbedBytes = 4 * 1024
-
-/** The size of a slab: room for 64 records of the largest slabbed size, or 256 of 1 KiB. */
-const slabBytes = 64 * slabbedBytes
-
-let slab = new Uint8Array(0)
-let slabUsed = 0
-
 /**
- * Copies the caller's bytes. Small records are copied side by side into slabs, so that recording
- * makes one allocation per slab rather than one per record: each `ArrayBuffer` costs an allocation
- * outside the JavaScript heap and work for the garbage collector. A slab is freed once no copy in it
- * is referenced any more.
+ * `check` as an effect, with the bytes copied: the caller may reuse or change its buffer as soon as
+ * the record is handed over. For code that stores records directly in a `RecordStorage`.
  */
-const copyOf = (data: Uint8Array): Uint8Array => {
-  if (data.byteLength > slabbedBytes) return new Uint8Array(data)
-  if (slabUsed + data.byteLength > slab.byteLength) {
-    slab = new Uint8Array(slabBytes)
-    slabUsed = 0
-  }
-  const copy = slab.subarray(slabUsed, slabUsed + data.byteLength)
-  copy.set(data)
-  slabUsed += data.byteLength
-  return copy
+export const validate = (input: unknown): Effect.Effect<ValidRecord, KinesisValidationException> => {
+  const checked = check(input)
+  return checked instanceof KinesisValidationException
+    ? Effect.fail(checked)
+    : Effect.succeed({ ...checked, data: new Uint8Array(checked.data) })
 }

@@ -31,7 +31,7 @@ describe("KinesisClientConfig.fromEnv", () => {
       )
       expect(config.storagePath).toBe("/var/lib/app/kinesis")
       expect(config.kinesisClientConfig?.endpoint).toBe("http://127.0.0.1:4567")
-      expect(config.kinesisClientConfig?.requestHandler?.constructor.name).toBe("NodeHttpHandler")
+      expect(config.http).toEqual({ version: "1.1" })
       const options = yield* resolveOptions(config.options)
       expect(options.cacheMaxBytes).toBe(1048576)
       expect(options.maxRetries).toBe(2)

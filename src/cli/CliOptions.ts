@@ -15,7 +15,6 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { isInUse } from "../engine/cache/cacheFile.js"
 import { defaultStoragePath } from "../engine/cache/RecordStorage.js"
-import { http1Handler } from "../engine/send/http1Handler.js"
 import { FlushNone } from "../FlushStrategy.js"
 import * as KinesisClient from "../KinesisClient.js"
 import * as KinesisClientConfig from "../KinesisClientConfig.js"
@@ -139,7 +138,8 @@ export const clientConfig = (
             flushStrategy: FlushNone(),
             drain: false
           },
-          kinesisClientConfig: endpoint === undefined ? {} : { endpoint, requestHandler: http1Handler() }
+          kinesisClientConfig: endpoint === undefined ? {} : { endpoint },
+          ...(endpoint === undefined ? {} : { http: { version: "1.1" as const } })
         }
       )
     )

@@ -215,7 +215,12 @@ export const startLocalKinesis = async (options: LocalKinesisOptions = {}): Prom
   const local: LocalKinesisServer = {
     endpoint,
     clientConfig,
-    config: { region, credentialsProvider: credentials, kinesisClientConfig: clientConfig },
+    config: {
+      region,
+      credentialsProvider: credentials,
+      kinesisClientConfig: { endpoint, maxAttempts: 1 },
+      http: { version: "1.1" }
+    },
     sdk,
     createStream,
     readStream,

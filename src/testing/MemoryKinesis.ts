@@ -288,7 +288,11 @@ export const layerClient = (
       return Layer.scoped(
         KinesisClient.KinesisClient,
         Effect.flatMap(RecordSender, (sender) =>
-          KinesisClient.makeWith(resolved, Layer.merge(storage, Layer.succeed(RecordSender, sender)))
+          KinesisClient.makeWith(
+            resolved,
+            Layer.merge(storage, Layer.succeed(RecordSender, sender)),
+            () => sender.sdkClient
+          )
         )
       ).pipe(Layer.provideMerge(kinesis))
     })

@@ -72,7 +72,7 @@ export const memoryStorage = (
 
 /**
  * Builds the engine over the given storage and sender; the options not given take the client's
- * defaults (`countThrottling: true`, `drain: false`, `streamConcurrency: 4`).
+ * defaults (`countThrottling: true`, `drain: false`, `streamConcurrency: 4`, `requestsPerStream: 1`).
  */
 export const makeEngine = (
   storage: RecordStorage.RecordStorage,
@@ -85,6 +85,7 @@ export const makeEngine = (
     countThrottling: true,
     drain: false,
     streamConcurrency: defaultStreamConcurrency,
+    requestsPerStream: 1,
     ...options
   }).pipe(Effect.provideService(RecordStorage.RecordStorage, storage), Effect.provideService(RecordSender, sender))
 

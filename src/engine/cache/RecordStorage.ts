@@ -106,10 +106,14 @@ export interface RecordStorage {
    * and `settle` reports only records whose attempts ran out. The batch holds the readable records
    * only (it may then be shorter than `limits` allow); when every row read was unreadable, the next
    * ones are read, so an empty batch still means the stream has nothing to send.
+   *
+   * With `after`, the batch starts after that id: the next batch of a stream while the one before
+   * it (up to `after`) is still in flight.
    */
   readonly batch: (
     streamName: string,
-    limits: BatchLimits
+    limits: BatchLimits,
+    after?: number
   ) => Effect.Effect<ReadonlyArray<StoredRecord>, KinesisStorageException>
   /**
    * Brings the cache up to date with the answer to a batch: deletes what was accepted, charges one
@@ -285,12 +289,12 @@ export const makeOn = (
       })
 
     /** One read of the oldest records of a stream: the records, and the ids of the rows that can't be read. */
-    const readOnce = (streamName: string, limits: BatchLimits) =>
+    const readOnce = (streamName: string, limits: BatchLimits, after: number) =>
       Effect.gen(function* () {
         const { undeleted } = ledger
         const unreadable: Array<number> = []
         const problems = new Set<string>()
-        const sizes = yield* run<Row.SizeRow>(statements.sizes, [streamName, limits.maxRecords + undeleted.size])
+        const sizes = yield* run<Row.SizeRow>(statements.sizes, [streamName, after, limits.maxRecords + undeleted.size])
         let total = 0
         let taken = 0
         let last: number | undefined
@@ -324,10 +328,10 @@ export const makeOn = (
       })
 
     /** Reads a batch, setting unreadable rows aside until it finds a readable one or the stream ends. */
-    const readBatch = (streamName: string, limits: BatchLimits) =>
+    const readBatch = (streamName: string, limits: BatchLimits, after: number) =>
       Effect.gen(function* () {
         for (;;) {
-          const { records, unreadable, problems } = yield* readOnce(streamName, limits)
+          const { records, unreadable, problems } = yield* readOnce(streamName, limits, after)
           if (unreadable.length === 0) return records
           yield* setAside(streamName, unreadable, problems)
           if (records.length > 0) return records
@@ -427,8 +431,8 @@ export const makeOn = (
       insert: actor.insert,
       insertAll: actor.insertAll,
       streams: command("list the streams", listStreams).pipe(Effect.withSpan("RecordStorage.streams")),
-      batch: (streamName, limits) =>
-        command("read a batch", readBatch(streamName, limits)).pipe(Effect.withSpan("RecordStorage.batch")),
+      batch: (streamName, limits, after = 0) =>
+        command("read a batch", readBatch(streamName, limits, after)).pipe(Effect.withSpan("RecordStorage.batch")),
       settle: (answer, maxAttempts) =>
         command("settle a batch", Effect.zipLeft(settleAnswer(answer, maxAttempts), shrink)).pipe(
           Effect.withSpan("RecordStorage.settle")

@@ -27,7 +27,7 @@ export const statements = {
     )
     SELECT name FROM next WHERE name IS NOT NULL`,
   // Reads only the covering index (stream_name, id, size).
-  sizes: "SELECT id, size FROM records WHERE stream_name = ? ORDER BY id LIMIT ?",
+  sizes: "SELECT id, size FROM records WHERE stream_name = ? AND id > ? ORDER BY id LIMIT ?",
   rows: `SELECT id, partition_key, data, size, retry_count FROM records
     WHERE stream_name = ? AND id BETWEEN ? AND ? ORDER BY id`,
   deleteRange: "DELETE FROM records WHERE stream_name = ? AND id BETWEEN ? AND ? RETURNING size",

@@ -49,15 +49,14 @@ export const claimFile = (filename: string): Effect.Effect<void, KinesisStorageE
       isBusy(cause) ? inUse(filename, cause) : storageError(`Could not open the cache file ${filename}`)(cause)
   })
 
-const inUseEnding = "is in use by another client"
-
-/** The error for a cache file that another client holds. */
+/** The error for a cache file that another client holds: `inUse` is set. */
 export const inUse = (filename: string, cause: unknown) =>
   new KinesisStorageException({
-    message: `The cache file ${filename} ${inUseEnding}`,
+    message: `The cache file ${filename} is in use by another client`,
     recoverySuggestion: "Close the other client, or give this one another storagePath or region.",
-    cause
+    cause,
+    inUse: true
   })
 
-/** Whether `error` says another client holds the cache file (on either side of the worker thread, whose errors keep only their message). */
-export const isInUse = (error: KinesisStorageException): boolean => error.message.endsWith(inUseEnding)
+/** Whether `error` says another client holds the cache file. */
+export const isInUse = (error: KinesisStorageException): boolean => error.inUse === true

@@ -26,7 +26,6 @@ import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
-import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import { type KinesisStorageException, KinesisUnknownException } from "../../Errors.js"
 import {
@@ -36,6 +35,7 @@ import {
   RecordStorage,
   type StoredRecord
 } from "../cache/RecordStorage.js"
+import { type EngineMetric, engineMetrics } from "../metrics.js"
 import {
   type EntryResult,
   isContentRefusal,
@@ -43,6 +43,7 @@ import {
   RecordSender,
   ServiceError
 } from "../send/RecordSender.js"
+import * as Telemetry from "../telemetry.js"
 import * as BatchOutcome from "./BatchOutcome.js"
 import * as StreamOrder from "./StreamOrder.js"
 
@@ -96,52 +97,34 @@ export interface FlushEngine {
 export const FlushEngine = Context.GenericTag<FlushEngine>("effect-kinesis/FlushEngine")
 
 /** Records Kinesis accepted, tagged with `stream`. */
-export const recordsDelivered = Metric.counter("effect_kinesis_records_delivered", {
-  description: "Records Kinesis accepted",
-  incremental: true
-})
+export const recordsDelivered = engineMetrics.effect_kinesis_records_delivered
 
 /** Failed attempts charged to records (rejected entries and request-level errors), tagged with `stream`. */
-export const failedAttempts = Metric.counter("effect_kinesis_failed_attempts", {
-  description: "Failed attempts charged to cached records",
-  incremental: true
-})
+export const failedAttempts = engineMetrics.effect_kinesis_failed_attempts
 
 /**
  * Records dropped after `1 + maxRetries` failed attempts, tagged with `stream`. Records dropped for
  * their age count in `recordsExpired`; `FlushData.recordsDropped` counts both.
  */
-export const recordsDropped = Metric.counter("effect_kinesis_records_dropped", {
-  description: "Records dropped after their last allowed attempt",
-  incremental: true
-})
+export const recordsDropped = engineMetrics.effect_kinesis_records_dropped
 
 /** Records deleted unsent because they were cached longer than `recordTtl`, tagged with `stream`. */
-export const recordsExpired = Metric.counter("effect_kinesis_records_expired", {
-  description: "Records deleted unsent after recordTtl",
-  incremental: true
-})
+export const recordsExpired = engineMetrics.effect_kinesis_records_expired
 
 /**
  * Records refused with a transient outcome (throttling, `InternalFailure`, 5xx), charged an attempt or
  * not, tagged with `stream`.
  */
-export const recordsThrottled = Metric.counter("effect_kinesis_records_throttled", {
-  description: "Records refused by throttling or a passing service failure",
-  incremental: true
-})
+export const recordsThrottled = engineMetrics.effect_kinesis_records_throttled
 
 /**
  * Requests refused as a whole for their content (`ValidationException`, `InvalidArgumentException`) and
  * split in two halves to find the records at fault, tagged with `stream`.
  */
-export const batchesSplit = Metric.counter("effect_kinesis_batches_split", {
-  description: "Requests refused for their content and split in two halves",
-  incremental: true
-})
+export const batchesSplit = engineMetrics.effect_kinesis_batches_split
 
-const countFor = (counter: Metric.Metric.Counter<number>, stream: string, amount: number) =>
-  amount === 0 ? Effect.void : Metric.incrementBy(Metric.tagged(counter, "stream", stream), amount)
+const countFor = (counter: EngineMetric, stream: string, amount: number) =>
+  amount === 0 ? Effect.void : Telemetry.update(counter, stream, amount)
 
 /** The limits of one `PutRecords` request: 500 records, 10 MiB of record sizes. */
 export const batchLimits: BatchLimits = { maxRecords: 500, maxBytes: 10 * 1024 * 1024 }
@@ -187,6 +170,8 @@ export interface FlushEngineOptions {
   readonly drain: boolean
   /** How many streams a flush sends to at once. */
   readonly streamConcurrency: number
+  /** How many batches of one stream may be in flight at once while a flush drains it. */
+  readonly requestsPerStream: number
   /** How long a record may stay cached: older ones are deleted unsent by the next flush. None: no limit. */
   readonly recordTtl?: Duration.Duration | undefined
 }
@@ -210,7 +195,7 @@ export const make = (options: FlushEngineOptions) =>
     const maxAttempts = 1 + options.maxRetries
 
     /** A warning per stream (`why` the records went, never their data), and `counter` counts them. */
-    const reportDropped = (dropped: DroppedRecords, why: string, counter: Metric.Metric.Counter<number>) =>
+    const reportDropped = (dropped: DroppedRecords, why: string, counter: EngineMetric) =>
       Effect.forEach(
         dropped.byStream,
         ([stream, count]) =>
@@ -229,7 +214,11 @@ export const make = (options: FlushEngineOptions) =>
         : Effect.gen(function* () {
             const now = yield* Clock.currentTimeMillis
             const expired = yield* storage.expire(now - Duration.toMillis(recordTtl))
-            yield* reportDropped(expired, `cached longer than ${Duration.format(recordTtl)}`, recordsExpired)
+            yield* reportDropped(
+              expired,
+              `cached longer than ${Duration.format(recordTtl)}`,
+              "effect_kinesis_records_expired"
+            )
             return expired.count
           })
 
@@ -237,10 +226,10 @@ export const make = (options: FlushEngineOptions) =>
     const settle = (stream: string, outcome: BatchOutcome.BatchOutcome) =>
       Effect.gen(function* () {
         const dropped = outcome.answer ? yield* storage.settle(outcome.answer, maxAttempts) : noneDropped
-        yield* countFor(recordsDelivered, stream, outcome.accepted)
-        yield* countFor(failedAttempts, stream, outcome.charged)
-        yield* countFor(recordsThrottled, stream, outcome.throttled)
-        yield* reportDropped(dropped, spentAttempts, recordsDropped)
+        yield* countFor("effect_kinesis_records_delivered", stream, outcome.accepted)
+        yield* countFor("effect_kinesis_failed_attempts", stream, outcome.charged)
+        yield* countFor("effect_kinesis_records_throttled", stream, outcome.throttled)
+        yield* reportDropped(dropped, spentAttempts, "effect_kinesis_records_dropped")
         return { flushed: outcome.accepted, failed: outcome.failed, dropped: dropped.count, troubled: outcome.troubled }
       })
 
@@ -317,7 +306,7 @@ export const make = (options: FlushEngineOptions) =>
     ) =>
       Effect.gen(function* () {
         yield* Effect.logDebug(`PutRecords refused ${records.length} records with ${error.name}: sending two halves`)
-        yield* countFor(batchesSplit, stream, 1)
+        yield* countFor("effect_kinesis_batches_split", stream, 1)
         const half = Math.ceil(records.length / 2)
         let tally = noTally
         for (const part of [records.slice(0, half), records.slice(half)]) {
@@ -329,11 +318,12 @@ export const make = (options: FlushEngineOptions) =>
     /** One batch of a stream: its oldest records sent (split if refused for their content), and the cache brought up to date. */
     const flushBatch = (
       stream: string,
-      halted: () => boolean
+      halted: () => boolean,
+      read: Effect.Effect<ReadonlyArray<StoredRecord>, KinesisStorageException>
     ): Effect.Effect<Tally, KinesisStorageException | KinesisUnknownException> =>
       Effect.uninterruptibleMask((restore) =>
         Effect.gen(function* () {
-          const records = yield* storage.batch(stream, batchLimits)
+          const records = yield* read
           if (records.length === 0) return noTally
           return yield* sendPart(stream, records, restore, halted)
         }).pipe(Effect.annotateLogs({ stream }))
@@ -354,27 +344,48 @@ export const make = (options: FlushEngineOptions) =>
         /** No request starts once shutdown has stopped the flush or another stream failed. */
         const halted = () => stopping || failure !== undefined
 
-        /** One stream's share: one batch, or with `drain` the next while the last was accepted whole. */
+        /** Notes a failure (the first one ends the flush) and, for no response, the stream's place. */
+        const failed = (stream: string) => (error: KinesisStorageException | KinesisUnknownException) =>
+          Effect.sync(() => {
+            failure ??= error
+            if (error._tag === "KinesisUnknownException") {
+              order.noResponse(stream)
+              tally = addTally(tally, noResponseTally)
+            }
+          })
+
+        /**
+         * One stream's share: one batch, or with `drain` the next while the last was accepted whole,
+         * with up to `requestsPerStream` batches in flight. Each batch is claimed under the stream's
+         * lock, after the last record claimed, so that no record is in two requests; the first batch
+         * not accepted whole ends the share once the requests in flight are settled.
+         */
         const flushStream = (stream: string) =>
           Effect.gen(function* () {
-            let batch: Tally
-            do {
-              if (halted()) return
-              batch = yield* flushBatch(stream, halted)
-              order.answered(stream)
-              tally = addTally(tally, batch)
-            } while (drain && acceptedWhole(batch))
-          }).pipe(
-            Effect.catchAll((error) =>
-              Effect.sync(() => {
-                failure ??= error
-                if (error._tag === "KinesisUnknownException") {
-                  order.noResponse(stream)
-                  tally = addTally(tally, noResponseTally)
-                }
+            const lock = yield* Effect.makeSemaphore(1)
+            let claimed = 0
+            let done = false
+            const claim = lock.withPermits(1)(
+              Effect.tap(storage.batch(stream, batchLimits, claimed), (records) => {
+                if (records.length > 0) claimed = records[records.length - 1]!.id
               })
             )
-          )
+            const lane = Effect.gen(function* () {
+              while (!done && !halted()) {
+                const batch = yield* flushBatch(stream, halted, claim)
+                order.answered(stream)
+                tally = addTally(tally, batch)
+                if (!drain || !acceptedWhole(batch)) done = true
+              }
+            }).pipe(Effect.catchAll(failed(stream)))
+            const lanes = drain ? options.requestsPerStream : 1
+            yield* lanes === 1
+              ? lane
+              : Effect.all(
+                  Array.from({ length: lanes }, () => lane),
+                  { concurrency: lanes, discard: true }
+                )
+          })
 
         const steps = Effect.gen(function* () {
           tally = addTally(tally, { ...noTally, dropped: yield* expire(options.recordTtl) })

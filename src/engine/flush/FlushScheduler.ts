@@ -17,13 +17,13 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as FiberHandle from "effect/FiberHandle"
 import * as Layer from "effect/Layer"
-import * as Metric from "effect/Metric"
-import * as MetricBoundaries from "effect/MetricBoundaries"
 import * as Option from "effect/Option"
 import * as Random from "effect/Random"
 import type * as Scope from "effect/Scope"
 import { defaultMaxBackoff, type FlushStrategy } from "../../FlushStrategy.js"
 import { unrefTimers } from "../../internal/unrefTimers.js"
+import { engineMetrics } from "../metrics.js"
+import * as Telemetry from "../telemetry.js"
 import { FlushEngine } from "./FlushEngine.js"
 
 /** The scheduler service. */
@@ -38,11 +38,7 @@ export interface FlushScheduler {
 export const FlushScheduler = Context.GenericTag<FlushScheduler>("effect-kinesis/FlushScheduler")
 
 /** The waits before automatic flushes that came after trouble, in milliseconds. */
-export const backoffWaits = Metric.histogram(
-  "effect_kinesis_backoff_wait_ms",
-  MetricBoundaries.exponential({ start: 1000, factor: 2, count: 12 }),
-  "Waits before an automatic flush after troubled ones, in milliseconds"
-)
+export const backoffWaits = engineMetrics.effect_kinesis_backoff_wait_ms
 
 /**
  * The wait before the next automatic flush after `troubled` troubled ones in a row: `interval`, or,
@@ -54,7 +50,7 @@ const waitAfter = (interval: number, maxBackoff: number, troubled: number): Effe
   const cap = Math.min(maxBackoff, interval * 2 ** troubled)
   return Random.nextRange(cap / 2, cap).pipe(
     Effect.map((wait) => Math.max(interval, wait)),
-    Effect.tap((wait) => Metric.update(backoffWaits, wait)),
+    Effect.tap((wait) => Telemetry.update("effect_kinesis_backoff_wait_ms", undefined, wait)),
     Effect.tap((wait) =>
       Effect.logInfo(`Backing off after throttling, a service failure or no response: the next flush in ${wait} ms`)
     )

@@ -11,6 +11,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type { KinesisClientConfig } from "../../KinesisClientConfig.js"
+import { httpHandler } from "./Sdk.js"
 
 /** One record of a `PutRecords` request. */
 export interface PutEntry {
@@ -145,13 +146,19 @@ export const fromSdkClient = (sdkClient: SdkClient, requestTimeout: Duration.Dur
   })
 }
 
-/** Builds the SDK client from the configuration: region, credentials, and `kinesisClientConfig` as given. */
-export const makeSdkClient = (config: KinesisClientConfig): SdkClient =>
-  new SdkClient({
+/**
+ * Builds an SDK client on this thread from the configuration: region, credentials, `kinesisClientConfig`
+ * as given, and a request handler for the `http` settings unless `kinesisClientConfig` has one.
+ */
+export const makeSdkClient = (config: KinesisClientConfig): SdkClient => {
+  const handler = config.kinesisClientConfig?.requestHandler ?? httpHandler(config.http)
+  return new SdkClient({
     ...config.kinesisClientConfig,
     region: config.region,
+    ...(handler === undefined ? {} : { requestHandler: handler }),
     ...(config.credentialsProvider === undefined ? {} : { credentials: config.credentialsProvider })
   })
+}
 
 /** The real sender: an SDK client built from the configuration, destroyed when the layer's scope closes. */
 export const layer = (config: KinesisClientConfig, requestTimeout: Duration.DurationInput): Layer.Layer<RecordSender> =>

@@ -42,13 +42,18 @@ const handlerOptions = (clientConfig: Readonly<Record<string, unknown>>): Record
     : undefined
 }
 
-/** The request handler for the HTTP settings, or undefined to leave the SDK's own. */
-const requestHandler = (settings: SdkSettings): KinesisClientConfig["requestHandler"] => {
-  const options = handlerOptions(settings.clientConfig)
-  switch (settings.http?.version) {
+/**
+ * The request handler for HTTP settings (see `makeSdkClient`), with `options` as its settings; or
+ * undefined to leave the SDK's own.
+ */
+export const httpHandler = (
+  http: SdkSettings["http"],
+  options?: Record<string, unknown>
+): KinesisClientConfig["requestHandler"] => {
+  switch (http?.version) {
     case "1.1":
       return http1Handler({
-        maxSockets: settings.http.maxSockets,
+        maxSockets: http.maxSockets,
         handlerOptions: options as Omit<NodeHttpHandlerOptions, "httpAgent" | "httpsAgent"> | undefined
       })
     case "2":
@@ -94,7 +99,7 @@ const requestHandler = (settings: SdkSettings): KinesisClientConfig["requestHand
  * with a rejection when the caller's provider fails or takes too long.
  */
 export const makeSdkClient = (settings: SdkSettings, askCredentials?: AskCredentials): KinesisClient => {
-  const handler = requestHandler(settings)
+  const handler = httpHandler(settings.http, handlerOptions(settings.clientConfig))
   let credentials: KinesisClientConfig["credentials"]
   if (settings.credentials === "ask") {
     if (askCredentials === undefined) {
