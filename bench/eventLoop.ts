@@ -2,7 +2,8 @@
  * Benchmark `eld`: how long the caller's event loop waits while the library records at a steady rate
  * and its automatic flush sends to an acknowledging server in a process of its own: 1 KiB records at
  * 10,000/s, and 1 MiB records (40 of them). Next to the same records sent by the SDK alone from
- * memory on the same schedule: what any producer that calls the SDK on this thread costs it.
+ * memory on the same schedule: what any producer that calls the SDK on this thread costs it. The
+ * targets are on the median of the runs' maximum delay, and for 1 KiB records on the median p99.
  */
 import { startAckServerProcess } from "./ackServer.js"
 import { type Job, type RunResult, runIsolated } from "./jobs.js"
@@ -15,7 +16,10 @@ interface Load {
   readonly dataBytes: number
   readonly perSecond: number
   readonly intervalMs: number
+  /** The target of the longest delay (median of the runs), ms. */
   readonly targetMs: number
+  /** The target of the p99 delay (median of the runs), ms, if the line has one. */
+  readonly p99TargetMs?: number
 }
 
 /** Runs the benchmark (`rounds` runs of each line); returns whether its targets were met. */
@@ -27,9 +31,10 @@ export const run = async (options: { readonly seconds: number; readonly rounds: 
       dataBytes: kib,
       perSecond: 10_000,
       intervalMs: 20,
-      targetMs: 10
+      targetMs: 15,
+      p99TargetMs: 5
     },
-    { title: "40 records of 1 MiB at 20/s", count: 40, dataBytes: mib, perSecond: 20, intervalMs: 20, targetMs: 20 }
+    { title: "40 records of 1 MiB at 20/s", count: 40, dataBytes: mib, perSecond: 20, intervalMs: 20, targetMs: 15 }
   ]
   const server = await startAckServerProcess()
   let stream = 0
@@ -65,6 +70,7 @@ export const run = async (options: { readonly seconds: number; readonly rounds: 
         [row(runs.rawSdk), row(runs.library)]
       )
       const max = middle(runs.library.map((r) => r.eventLoopMaxMs))
+      const p99 = middle(runs.library.map((r) => r.eventLoopP99Ms))
       met =
         printChecks([
           {
@@ -73,6 +79,13 @@ export const run = async (options: { readonly seconds: number; readonly rounds: 
             baseline: `SDK alone ${middle(runs.rawSdk.map((r) => r.eventLoopMaxMs)).toFixed(1)} ms`,
             target: `<= ${load.targetMs} ms`,
             pass: max <= load.targetMs
+          },
+          {
+            figure: "event-loop delay, p99 (median of the runs)",
+            value: `${p99.toFixed(1)} ms`,
+            baseline: `SDK alone ${middle(runs.rawSdk.map((r) => r.eventLoopP99Ms)).toFixed(1)} ms`,
+            target: load.p99TargetMs === undefined ? "" : `<= ${load.p99TargetMs} ms`,
+            ...(load.p99TargetMs === undefined ? {} : { pass: p99 <= load.p99TargetMs })
           }
         ]) && met
     }

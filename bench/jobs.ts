@@ -4,14 +4,16 @@
  * JavaScript compiled from the sources once per benchmark run (a TypeScript loader would add its
  * own memory and threads to every figure). CPU time is `process.cpuUsage()`: user plus system time
  * of every thread of the process. Event-loop delay is `monitorEventLoopDelay` at a resolution of
- * 1 ms, sampled over the whole measured part, on the thread that calls the client.
+ * 1 ms, sampled over the whole measured part, on the thread that calls the client. That thread's
+ * busy time is the active time of `performance.eventLoopUtilization()` over the same part.
  */
 import { execFileSync, fork } from "node:child_process"
 import * as fs from "node:fs"
 import { createRequire } from "node:module"
 import * as path from "node:path"
-import { monitorEventLoopDelay } from "node:perf_hooks"
+import { monitorEventLoopDelay, performance } from "node:perf_hooks"
 import { fileURLToPath } from "node:url"
+import { waitDelivered } from "./ackServer.js"
 import { openRaw, putRecords, rawDurableFlush, rawInsert, rawPutRecords, rawSdk } from "./raw.js"
 import { kib, recordSource } from "./records.js"
 import { tempDir } from "./report.js"
@@ -30,8 +32,12 @@ export interface RunResult {
   readonly peakRssBytes: number
   /** The resident set size when the measured part began, bytes. */
   readonly startRssBytes: number
+  /** The resident set size when the measured part ended, bytes. */
+  readonly endRssBytes: number
   readonly eventLoopMaxMs: number
   readonly eventLoopP99Ms: number
+  /** How long the thread that calls the client was busy (event-loop utilisation, active time), ms. */
+  readonly eluActiveMs: number
   /** The size of the files in the cache directory at the end, before closing, bytes. */
   readonly cacheBytes: number
 }
@@ -65,6 +71,30 @@ export type Job =
       readonly perSecond: number
       readonly intervalMs: number
     }
+  /**
+   * The library with its automatic flush (every `intervalMs`, `drain: true`): records with
+   * `inFlight` calls waiting, until the server has acknowledged every record.
+   */
+  | {
+      readonly kind: "autoFlush"
+      readonly endpoint: string
+      readonly stream: string
+      readonly count: number
+      readonly inFlight: number
+      readonly intervalMs: number
+      readonly requestsPerStream?: number
+    }
+  /**
+   * A client at rest: it sends one record (the library: records it, then flushes), waits until it
+   * is delivered, then `settleMs`; the RSS at the end is the figure.
+   */
+  | {
+      readonly kind: "rest"
+      readonly client: "rawSdk" | "library"
+      readonly endpoint: string
+      readonly stream: string
+      readonly settleMs: number
+    }
 
 /** The part of a run that is measured, with its probes. */
 const measure = async (
@@ -75,13 +105,16 @@ const measure = async (
   const delay = monitorEventLoopDelay({ resolution: 1 })
   const startRssBytes = process.memoryUsage.rss()
   const cpu = process.cpuUsage()
+  const elu = performance.eventLoopUtilization()
   const start = performance.now()
   let recordSeconds = 0
   delay.enable()
   const records = await work({ recorded: () => (recordSeconds = (performance.now() - start) / 1000) })
   const seconds = (performance.now() - start) / 1000
   delay.disable()
+  const eluActiveMs = performance.eventLoopUtilization(elu).active
   const used = process.cpuUsage(cpu)
+  const endRssBytes = process.memoryUsage.rss()
   const cacheBytes =
     cacheDir === undefined
       ? 0
@@ -99,8 +132,10 @@ const measure = async (
     cpuMicros: used.user + used.system,
     peakRssBytes: process.resourceUsage().maxRSS * 1024,
     startRssBytes,
+    endRssBytes,
     eventLoopMaxMs: delay.max / 1e6,
     eventLoopP99Ms: delay.percentile(99) / 1e6,
+    eluActiveMs,
     cacheBytes
   }
 }
@@ -189,6 +224,10 @@ export const runJob = async (job: Job): Promise<RunResult> => {
       }
       case "paced":
         return job.client === "rawSdk" ? await pacedRaw(job) : await pacedLibrary(job, temp.dir)
+      case "autoFlush":
+        return await autoFlush(job, temp.dir)
+      case "rest":
+        return job.client === "rawSdk" ? await restRaw(job) : await restLibrary(job, temp.dir)
     }
   } finally {
     temp.remove()
@@ -259,6 +298,69 @@ const pacedLibrary = async (job: PacedJob, cacheDir: string): Promise<RunResult>
       // What the automatic flush has not sent yet
       await flushUntilEmpty(client)
       return job.count
+    })
+  } finally {
+    await client.close()
+  }
+}
+
+/** The library with its automatic flush and `drain: true`, until the server has every record. */
+const autoFlush = async (job: Extract<Job, { kind: "autoFlush" }>, cacheDir: string): Promise<RunResult> => {
+  const { createClient, recordAll } = await import("./library.js")
+  const { FlushInterval } = await import("../src/Promise.js")
+  const client = await createClient(job.endpoint, cacheDir, {
+    flushStrategy: FlushInterval({ interval: `${job.intervalMs} millis` }),
+    drain: true,
+    ...(job.requestsPerStream === undefined ? {} : { requestsPerStream: job.requestsPerStream })
+  })
+  try {
+    const warm = warmUp(job.stream)
+    await recordAll(client, warm, job.inFlight)
+    await waitDelivered(job.endpoint, warm.at(0).streamName, warm.count)
+    const source = recordSource(job.stream, job.count)
+    const options =
+      job.requestsPerStream === undefined ? "default options" : `requestsPerStream ${job.requestsPerStream}`
+    const name = `record (${job.inFlight} in flight), flush every ${job.intervalMs} ms, drain; ${options}`
+    return await measure(name, cacheDir, async (marks) => {
+      const delivered = waitDelivered(job.endpoint, job.stream, job.count)
+      await recordAll(client, source, job.inFlight)
+      marks.recorded()
+      await delivered
+      return job.count
+    })
+  } finally {
+    await client.close()
+  }
+}
+
+type RestJob = Extract<Job, { kind: "rest" }>
+
+/** The baseline at rest: an SDK client that sent one record. */
+const restRaw = async (job: RestJob): Promise<RunResult> => {
+  const sdk = rawSdk(job.endpoint)
+  try {
+    return await measure("raw SDK client, one record sent", undefined, async () => {
+      const record = recordSource(job.stream, 1).at(0)
+      await putRecords(sdk, job.stream, [{ PartitionKey: record.partitionKey, Data: record.data }])
+      await sleep(job.settleMs)
+      return 1
+    })
+  } finally {
+    sdk.destroy()
+  }
+}
+
+/** An open client of the library that recorded one record and delivered it. */
+const restLibrary = async (job: RestJob, cacheDir: string): Promise<RunResult> => {
+  const { createClient, flushUntilEmpty, recordOne } = await import("./library.js")
+  const client = await createClient(job.endpoint, cacheDir)
+  try {
+    return await measure("open client, one record recorded and delivered", cacheDir, async () => {
+      await recordOne(client, recordSource(job.stream, 1).at(0))
+      await flushUntilEmpty(client)
+      await waitDelivered(job.endpoint, job.stream, 1)
+      await sleep(job.settleMs)
+      return 1
     })
   } finally {
     await client.close()

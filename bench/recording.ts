@@ -1,10 +1,11 @@
 /**
  * Benchmark `record`: `record()` through the Promise facade into a fresh cache file, 256 calls in
- * flight and one call at a time, next to raw better-sqlite3 on the cache's layout and pragmas (500
- * inserts per transaction, and one per transaction). Nothing is flushed.
+ * flight and one call at a time, and `recordAll()` of 500 records per call, one call at a time; next
+ * to raw better-sqlite3 on the cache's layout and pragmas (500 inserts per transaction, and one per
+ * transaction). Nothing is flushed.
  */
 import * as path from "node:path"
-import { createClient, recordAll, recordOne } from "./library.js"
+import { createClient, recordAll, recordInGroups, recordOne } from "./library.js"
 import { openRaw, rawInsert } from "./raw.js"
 import { insertConcurrently, insertOneAtATime } from "./rawWorkerInsert.js"
 import { recordSource } from "./records.js"
@@ -51,6 +52,19 @@ const rawWorkerRun = async (file: string, count: number) => {
   return { ...run, p99Ms: percentile(latencies, 0.99) }
 }
 
+/** `recordAll()` of `perCall` records per call, one call at a time, into a fresh cache. */
+const groupsRun = async (dir: string, count: number, perCall: number) => {
+  const client = await createClient(endpoint, dir)
+  try {
+    const source = recordSource("bench", count)
+    return await timed(`recordAll() of ${perCall}, one call at a time`, count, () =>
+      recordInGroups(client, source, perCall)
+    )
+  } finally {
+    await client.close()
+  }
+}
+
 const libraryRun = async (dir: string, count: number, inFlight: number) => {
   const client = await createClient(endpoint, dir)
   try {
@@ -89,8 +103,10 @@ export const run = async (options: {
     await rawWorkerGroupsRun(`${fresh()}.db`, 2_000, 256)
     await libraryRun(fresh(), 2_000, 1)
     await libraryRun(fresh(), 2_000, 256)
+    await groupsRun(fresh(), 2_000, 500)
     const rawBatch: Array<Measurement> = []
     const concurrent: Array<Measurement> = []
+    const groups: Array<Measurement> = []
     const rawWorkerGroups: Array<Measurement> = []
     const rawOne: Array<Measurement> = []
     const oneAtATime: Array<Measurement & { readonly p99Ms: number }> = []
@@ -99,6 +115,7 @@ export const run = async (options: {
       rawBatch.push(await rawRun(`${fresh()}.db`, options.concurrent, 500))
       rawWorkerGroups.push(await rawWorkerGroupsRun(`${fresh()}.db`, options.concurrent, 256))
       concurrent.push(await libraryRun(fresh(), options.concurrent, 256))
+      groups.push(await groupsRun(fresh(), options.concurrent, 500))
       rawOne.push(await rawRun(`${fresh()}.db`, options.oneAtATime, 1))
       rawWorkerOne.push(await rawWorkerRun(`${fresh()}.db`, options.oneAtATime))
       oneAtATime.push(await libraryRun(fresh(), options.oneAtATime, 1))
@@ -120,13 +137,20 @@ export const run = async (options: {
         target: 0.5,
         runs: shares(concurrent, rawBatch)
       },
+      {
+        kind: "measured",
+        run: median(groups),
+        baseline: median(rawBatch),
+        target: 0.7,
+        runs: shares(groups, rawBatch)
+      },
       { kind: "baseline", run: median(rawOne) },
       { kind: "measured", run: median(rawWorkerOne), baseline: median(rawOne), runs: shares(rawWorkerOne, rawOne) },
       {
         kind: "measured",
         run: median(oneAtATime),
         baseline: median(rawOne),
-        target: 0.3,
+        target: 0.2,
         runs: shares(oneAtATime, rawOne)
       }
     ]

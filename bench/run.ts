@@ -12,9 +12,11 @@ import * as kinesalite from "./kinesaliteEndToEnd.js"
 import * as million from "./million.js"
 import * as recording from "./recording.js"
 import { quick } from "./report.js"
+import * as slow from "./slowServer.js"
 
 const groups: ReadonlyArray<readonly [string, () => Promise<boolean>]> = [
   ["e2e", () => endToEnd.run(quick ? { records: 20_000, rounds: 1 } : { records: 100_000, rounds: 3 })],
+  ["slow", () => slow.run(quick ? { records: 10_000, rounds: 1 } : { records: 50_000, rounds: 3 })],
   [
     "record",
     () =>

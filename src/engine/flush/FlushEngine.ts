@@ -366,9 +366,12 @@ export const make = (options: FlushEngineOptions) =>
             let claimed = 0
             let done = false
             const claim = lock.withPermits(1)(
-              Effect.tap(storage.batch(stream, batchLimits, claimed), (records) => {
-                if (records.length > 0) claimed = records[records.length - 1]!.id
-              })
+              Effect.tap(
+                Effect.suspend(() => storage.batch(stream, batchLimits, claimed)),
+                (records) => {
+                  if (records.length > 0) claimed = records[records.length - 1]!.id
+                }
+              )
             )
             const lane = Effect.gen(function* () {
               while (!done && !halted()) {
