@@ -291,11 +291,42 @@ export const resolveRegion = (region: unknown): Effect.Effect<string, KinesisVal
     return value
   })
 
-/** The configuration with its region settled; see `resolveRegion`. */
+/** The configuration with its region settled (see `resolveRegion`) and its `engine` and `http` checked. */
 export const resolveConfig = (
   config: KinesisClientConfig
 ): Effect.Effect<ResolvedClientConfig, KinesisValidationException> =>
-  Effect.map(resolveRegion(config?.region), (region) => ({ ...config, region }))
+  Effect.zipRight(
+    checkPlacement(config),
+    Effect.map(resolveRegion(config?.region), (region) => ({ ...config, region }))
+  )
+
+const badSetting = (message: string) =>
+  Effect.fail(new KinesisValidationException({ message, recoverySuggestion: "Fix the client configuration." }))
+
+/**
+ * Checks where the engine runs and how it speaks HTTP: `engine` is `"worker"` or `"caller"`;
+ * `http.version` is `"1.1"` or `"2"`; `http.maxSockets` a positive integer.
+ */
+const checkPlacement = (config: KinesisClientConfig): Effect.Effect<void, KinesisValidationException> => {
+  const engine: unknown = config?.engine
+  if (engine !== undefined && engine !== "worker" && engine !== "caller") {
+    return badSetting(`engine must be "worker" or "caller", got ${JSON.stringify(engine)}`)
+  }
+  const http: unknown = config?.http
+  if (http === undefined) return Effect.void
+  if (typeof http !== "object" || http === null) return badSetting(`http must be an object such as { version: "1.1" }`)
+  const { version, maxSockets } = http as Record<string, unknown>
+  if (version !== undefined && version !== "1.1" && version !== "2") {
+    return badSetting(`http.version must be "1.1" or "2", got ${JSON.stringify(version)}`)
+  }
+  if (
+    maxSockets !== undefined &&
+    (typeof maxSockets !== "number" || !Number.isSafeInteger(maxSockets) || maxSockets < 1)
+  ) {
+    return badSetting(`http.maxSockets must be a positive integer, got ${String(maxSockets)}`)
+  }
+  return Effect.void
+}
 
 /** The cache file a configuration points at. */
 export const resolveCacheFile = (config: ResolvedClientConfig): string =>

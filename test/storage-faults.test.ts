@@ -464,16 +464,58 @@ const corruptRecordPages = (filename: string) => {
   }
 }
 
+/** Records enough padding (stream `padding`) to take the file past the size checked at open, 32 MiB. */
+const pastOpenCheck = (storage: RecordStorage.RecordStorage) =>
+  Effect.forEach(
+    Array.from({ length: 34 }, (_, i) => i),
+    (i) => Effect.flatMap(record("padding", `pad${i}`, MiB - 16, i), storage.insert)
+  )
+
+/** Overwrites page 2, the first pointer-map page of a cache with incremental vacuum. */
+const corruptPointerMap = (filename: string) => {
+  const fd = fs.openSync(filename, "r+")
+  try {
+    fs.writeSync(fd, Buffer.alloc(4096, 0x5a), 0, 4096, 4096)
+  } finally {
+    fs.closeSync(fd)
+  }
+}
+
 describe("a corrupt cache file", () => {
-  it.scoped(
-    "the first operation that finds it fails with KinesisStorageException, and every one after, insert too, says the file is corrupt",
-    () =>
+  it.scoped.each([
+    ["pages of records", corruptRecordPages],
+    ["page 2, the pointer map", corruptPointerMap]
+  ] as const)(
+    "up to 32 MiB, damage to %s is found at open: the cache is refused before any record is stored",
+    ([, damage]) =>
       Effect.gen(function* () {
         const filename = yield* tempFile
         yield* withStorage(filename, (storage) =>
           Effect.forEach(
             Array.from({ length: 40 }, (_, i) => i),
             (i) => Effect.flatMap(record(`s${i % 2}`, `k${i}`, 3 * KiB, i), storage.insert)
+          )
+        )
+        damage(filename)
+        const error = yield* Effect.flip(Effect.scoped(open(filename)))
+        expect(error).toBeInstanceOf(KinesisStorageException)
+        expect(error.message).toContain("corrupt")
+        expect(error.recoverySuggestion).toMatch(/move the file away/i)
+      })
+  )
+
+  it.scoped(
+    "past 32 MiB, the first operation that finds it fails with KinesisStorageException, and every one after, insert too, says the file is corrupt",
+    () =>
+      Effect.gen(function* () {
+        const filename = yield* tempFile
+        yield* withStorage(filename, (storage) =>
+          Effect.zipRight(
+            pastOpenCheck(storage),
+            Effect.forEach(
+              Array.from({ length: 40 }, (_, i) => i),
+              (i) => Effect.flatMap(record(`s${i % 2}`, `k${i}`, 3 * KiB, i), storage.insert)
+            )
           )
         )
         expect(fs.existsSync(`${filename}-wal`)).toBe(false)
@@ -509,13 +551,16 @@ describe("a corrupt cache file", () => {
       })
   )
 
-  it.scoped("found by clear, it fails every later insert the same way", () =>
+  it.scoped("past 32 MiB, found by clear, it fails every later insert the same way", () =>
     Effect.gen(function* () {
       const filename = yield* tempFile
       yield* withStorage(filename, (storage) =>
-        Effect.forEach(
-          Array.from({ length: 40 }, (_, i) => i),
-          (i) => Effect.flatMap(record("s", `k${i}`, 3 * KiB, i), storage.insert)
+        Effect.zipRight(
+          pastOpenCheck(storage),
+          Effect.forEach(
+            Array.from({ length: 40 }, (_, i) => i),
+            (i) => Effect.flatMap(record("s", `k${i}`, 3 * KiB, i), storage.insert)
+          )
         )
       )
       corruptRecordPages(filename)
