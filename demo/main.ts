@@ -37,7 +37,8 @@ const createClient = (target: Target, storagePath: string) =>
       cacheMaxBytes: 64 * 1024 * 1024, // 20,000 events of ~110 bytes need about 2.2 MB
       flushStrategy: FlushNone() // the demo flushes by hand so it can count every outcome
     },
-    kinesisClientConfig: target.clientConfig
+    kinesisClientConfig: target.clientConfig,
+    ...(target.http ? { http: target.http } : {})
   })
 
 /** Flushes in the background while recording; the outage goes from 35% to 65% of the events. */

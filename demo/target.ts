@@ -8,8 +8,10 @@
  * - `KINESIS_STREAM` without `KINESIS_ENDPOINT`: Amazon Kinesis in `AWS_REGION`, with the AWS SDK's
  *   default credentials; the stream must exist.
  *
- * With a server the demo does not own, the outage is simulated on the client's own SDK client (its
- * escape hatch): while "offline", every request fails before it leaves the process.
+ * With a server the demo does not own, the outage is simulated by the client's request handler:
+ * while "offline", every request fails before it leaves the process. A handler instance can't be
+ * copied to another thread, so that client runs its engine on the demo's thread (the library says
+ * so in an Info line).
  */
 import {
   CreateStreamCommand,
@@ -20,6 +22,7 @@ import {
   type KinesisClientConfig,
   ListShardsCommand
 } from "@aws-sdk/client-kinesis"
+import type { NodeHttpHandler } from "@smithy/node-http-handler"
 import type { AmplifyKinesisClient } from "../src/Promise.js"
 import { http1Handler, credentials as localCredentials, startLocalKinesis } from "../src/testing.js"
 
@@ -37,6 +40,8 @@ export interface Target {
   readonly credentials: KinesisClientConfig["credentials"]
   /** `kinesisClientConfig` for the client. */
   readonly clientConfig: Partial<KinesisClientConfig>
+  /** `http` for the client: HTTP/1.1 for a local server. */
+  readonly http?: { readonly version: "1.1" }
   /** How often the demo flushes: faster against a local server, gentler against AWS. */
   readonly flushEveryMillis: number
   /** Takes Kinesis out of reach of the client. */
@@ -66,7 +71,8 @@ const localTarget = async (): Promise<Target> => {
     region: "us-east-1",
     streamName,
     credentials: localCredentials,
-    clientConfig: local.clientConfig,
+    clientConfig: { endpoint: local.endpoint, maxAttempts: 1 },
+    http: { version: "1.1" },
     flushEveryMillis: 50,
     goOffline: () => local.stop(),
     goOnline: () => local.start(),
@@ -83,7 +89,11 @@ const remoteTarget = async (env: NodeJS.ProcessEnv, endpoint: string | undefined
   // A local endpoint accepts any signature; real credentials from the environment win if present.
   const credentials = endpoint && !env.AWS_ACCESS_KEY_ID && !env.AWS_PROFILE ? localCredentials : undefined
   // HTTP/1.1: kinesalite does not speak HTTP/2, and every other server speaks HTTP/1.1 too.
-  const clientConfig: Partial<KinesisClientConfig> = endpoint ? { endpoint, requestHandler: http1Handler() } : {}
+  const outage = offlineSwitch(http1Handler())
+  const clientConfig: Partial<KinesisClientConfig> = {
+    ...(endpoint ? { endpoint } : {}),
+    requestHandler: outage.handler
+  }
   const sdk = new KinesisClient({
     region,
     ...(credentials ? { credentials } : {}),
@@ -91,7 +101,6 @@ const remoteTarget = async (env: NodeJS.ProcessEnv, endpoint: string | undefined
   })
   if (endpoint) await ensureStream(sdk, streamName)
   else await sdk.send(new DescribeStreamSummaryCommand({ StreamName: streamName }))
-  const outage = offlineSwitch()
   return {
     description: endpoint
       ? `the Kinesis endpoint ${endpoint}, stream ${streamName} (outage simulated in the client)`
@@ -101,8 +110,8 @@ const remoteTarget = async (env: NodeJS.ProcessEnv, endpoint: string | undefined
     credentials,
     clientConfig,
     flushEveryMillis: 500,
-    goOffline: async (client) => outage.set(client.kinesisClient, true),
-    goOnline: async (client) => outage.set(client.kinesisClient, false),
+    goOffline: async () => outage.set(true),
+    goOnline: async () => outage.set(false),
     readStream: (since) => readStreamSince(sdk, streamName, since),
     dispose: async () => sdk.destroy()
   }
@@ -121,24 +130,19 @@ const ensureStream = async (sdk: KinesisClient, streamName: string) => {
   while ((await status()) !== "ACTIVE") await sleep(100)
 }
 
-/** An SDK middleware that, while switched on, fails every request the way a dead network does. */
-const offlineSwitch = () => {
+/** A request handler that, while switched off, fails every request the way a dead network does. */
+const offlineSwitch = (inner: NodeHttpHandler) => {
   let offline = false
-  const installed = new WeakSet<KinesisClient>()
+  const handler: NodeHttpHandler = Object.assign(Object.create(inner) as NodeHttpHandler, {
+    handle: (...args: Parameters<NodeHttpHandler["handle"]>) =>
+      offline
+        ? Promise.reject(Object.assign(new Error("connect ECONNREFUSED (simulated outage)"), { code: "ECONNREFUSED" }))
+        : inner.handle(...args)
+  })
   return {
-    set: (sdk: KinesisClient, on: boolean) => {
+    handler,
+    set: (on: boolean) => {
       offline = on
-      if (installed.has(sdk)) return
-      installed.add(sdk)
-      sdk.middlewareStack.add(
-        (next) => (args) =>
-          offline
-            ? Promise.reject(
-                Object.assign(new Error("connect ECONNREFUSED (simulated outage)"), { code: "ECONNREFUSED" })
-              )
-            : next(args),
-        { step: "initialize", name: "demoOfflineSwitch" }
-      )
     }
   }
 }
