@@ -9,7 +9,9 @@ import {
   defaultCacheMaxBytes,
   defaultMaxRetries,
   defaultStreamConcurrency,
+  fromEnv,
   type KinesisClientOptions,
+  maxRequestsPerStream,
   resolveCacheFile,
   resolveCloseOptions,
   resolveOptions,
@@ -396,6 +398,54 @@ describe("KinesisClientConfig.resolveRegion", () => {
     Effect.gen(function* () {
       for (const region of ["us-gov-west-1", "cn-north-1", "local", "a", "x".repeat(63)]) {
         expect(yield* resolveRegion(region)).toBe(region)
+      }
+    })
+  )
+})
+
+describe("KinesisClientConfig: requestsPerStream", () => {
+  it.effect("defaults to 1 and keeps any integer from 1 to 10", () =>
+    Effect.gen(function* () {
+      expect(maxRequestsPerStream).toBe(10)
+      expect((yield* resolveOptions({})).requestsPerStream).toBe(1)
+      for (const requestsPerStream of [1, 4, 10]) {
+        expect((yield* resolveOptions({ requestsPerStream })).requestsPerStream).toBe(requestsPerStream)
+      }
+      expect((yield* resolveOptions({ drain: true, requestsPerStream: 10 })).requestsPerStream).toBe(10)
+    })
+  )
+
+  for (const requestsPerStream of [0, 11, 1.5, -1, Number.NaN, Number.POSITIVE_INFINITY, "2", null]) {
+    it.effect(`refuses requestsPerStream ${JSON.stringify(requestsPerStream) ?? String(requestsPerStream)}`, () =>
+      Effect.gen(function* () {
+        const error = yield* refused({ requestsPerStream: requestsPerStream as unknown as number })
+        expect(error.message).toMatch(/requestsPerStream/)
+      })
+    )
+  }
+
+  it.effect("fromEnv reads EFFECT_KINESIS_REQUESTS_PER_STREAM; a value out of range is refused by resolveOptions", () =>
+    Effect.gen(function* () {
+      const config = yield* fromEnv.pipe(withEnv({ EFFECT_KINESIS_REQUESTS_PER_STREAM: "3" }))
+      expect(config.options?.requestsPerStream).toBe(3)
+      expect((yield* resolveOptions(config.options)).requestsPerStream).toBe(3)
+
+      const unset = yield* fromEnv.pipe(withEnv({}))
+      expect(unset.options?.requestsPerStream).toBeUndefined()
+      expect((yield* resolveOptions(unset.options)).requestsPerStream).toBe(1)
+
+      const tooMany = yield* fromEnv.pipe(withEnv({ EFFECT_KINESIS_REQUESTS_PER_STREAM: "11" }))
+      const error = yield* refused(tooMany.options ?? {})
+      expect(error.message).toMatch(/requestsPerStream/)
+    })
+  )
+
+  it.effect("fromEnv fails on an EFFECT_KINESIS_REQUESTS_PER_STREAM that is not an integer", () =>
+    Effect.gen(function* () {
+      for (const value of ["two", "1.5"]) {
+        const error = yield* Effect.flip(fromEnv.pipe(withEnv({ EFFECT_KINESIS_REQUESTS_PER_STREAM: value })))
+        expect(error).not.toBeInstanceOf(KinesisValidationException)
+        expect(String(error)).toMatch(/EFFECT_KINESIS_REQUESTS_PER_STREAM/)
       }
     })
   )

@@ -1036,3 +1036,87 @@ describe("RecordStorage opening the file", () => {
     })
   )
 })
+
+describe("RecordStorage batch after an id", () => {
+  /** Records s0 to s4 of stream "s", with a record of stream "t" between each two; gives the ids of s's records. */
+  const interleaved = (storage: RecordStorage.RecordStorage) =>
+    Effect.gen(function* () {
+      for (let i = 0; i < 5; i++) {
+        yield* insertEach(storage, [
+          ["s", `s${i}`, 1],
+          ["t", `t${i}`, 1]
+        ])
+      }
+      return ids(yield* storage.batch("s", big))
+    })
+
+  it.scoped("gives the oldest records of the stream after that id, within the limits", () =>
+    Effect.gen(function* () {
+      const storage = yield* open(memory)
+      const sIds = yield* interleaved(storage)
+      expect(sIds).toHaveLength(5)
+
+      expect(keys(yield* storage.batch("s", big, sIds[1]!))).toEqual(["s2", "s3", "s4"])
+      expect(keys(yield* storage.batch("s", big, sIds[0]!))).toEqual(["s1", "s2", "s3", "s4"])
+      // Just before an existing id: that record is the first
+      expect(keys(yield* storage.batch("s", big, sIds[2]! - 1))).toEqual(["s2", "s3", "s4"])
+      // An id of another stream counts as a position only
+      const [t1] = (yield* storage.batch("t", big)).slice(1)
+      expect(keys(yield* storage.batch("s", big, t1!.id))).toEqual(["s2", "s3", "s4"])
+      // The limits apply from there
+      expect(keys(yield* storage.batch("s", { maxRecords: 2, maxBytes: 1_000 }, sIds[0]!))).toEqual(["s1", "s2"])
+      expect(keys(yield* storage.batch("s", { maxRecords: 500, maxBytes: 3 + 3 }, sIds[0]!))).toEqual(["s1", "s2"])
+      // 0 is the same as no `after`
+      expect(yield* storage.batch("s", big, 0)).toEqual(yield* storage.batch("s", big))
+      // Reading after an id removes nothing
+      expect(yield* records(storage)).toBe(10)
+    })
+  )
+
+  it.scoped("after the stream's last id, or past it, the batch is empty, though other streams have later ids", () =>
+    Effect.gen(function* () {
+      const storage = yield* open(memory)
+      const sIds = yield* interleaved(storage)
+      const last = sIds[sIds.length - 1]!
+      expect(keys(yield* storage.batch("s", big, last - 1))).toEqual(["s4"])
+      expect(yield* storage.batch("s", big, last)).toEqual([])
+      expect(yield* storage.batch("s", big, last + 1_000)).toEqual([])
+      // t's last record came after s's last one
+      expect(keys(yield* storage.batch("t", big, last))).toEqual(["t4"])
+    })
+  )
+
+  it.scoped("after an id whose record is gone, the batch starts at the next record still cached", () =>
+    Effect.gen(function* () {
+      const storage = yield* open(memory)
+      const sIds = yield* interleaved(storage)
+      // s1 and s2 delivered
+      const delivered = (yield* storage.batch("s", big)).slice(1, 3)
+      yield* storage.settle(answered(delivered), 3)
+      expect(keys(yield* storage.batch("s", big))).toEqual(["s0", "s3", "s4"])
+      expect(keys(yield* storage.batch("s", big, sIds[1]!))).toEqual(["s3", "s4"])
+      expect(keys(yield* storage.batch("s", big, sIds[2]!))).toEqual(["s3", "s4"])
+    })
+  )
+
+  it.scoped("batches claimed one after the other cover the stream once, in order", () =>
+    Effect.gen(function* () {
+      const storage = yield* open(memory)
+      yield* insertEach(
+        storage,
+        Array.from({ length: 23 }, (_, i) => ["s", `k${String(i).padStart(2, "0")}`, 1] as const)
+      )
+      const limits = { maxRecords: 5, maxBytes: 1_000 }
+      const claimed: Array<ReadonlyArray<RecordStorage.StoredRecord>> = []
+      let after = 0
+      for (;;) {
+        const batch = yield* storage.batch("s", limits, after)
+        if (batch.length === 0) break
+        claimed.push(batch)
+        after = batch[batch.length - 1]!.id
+      }
+      expect(claimed.map((batch) => batch.length)).toEqual([5, 5, 5, 5, 3])
+      expect(claimed.flatMap(keys)).toEqual(keys(yield* storage.batch("s", big)))
+    })
+  )
+})

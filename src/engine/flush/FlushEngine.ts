@@ -2,9 +2,9 @@
  * The flush: `PutRecords` batches for each stream, and the bookkeeping of what the service said.
  *
  * Streams are taken in name order (those whose last request got no response last), up to
- * `streamConcurrency` at once, each with one request in flight at most. Per stream a flush sends one
- * batch, or with `drain` the next batch while the previous one was accepted whole, until the stream is
- * empty. Accepted records are deleted; each rejected record is charged one failed attempt and
+ * `streamConcurrency` at once. Per stream a flush sends one batch, or with `drain` the next batch
+ * while the previous one was accepted whole, until the stream is empty, with up to
+ * `requestsPerStream` batches in flight (one without `drain`). Accepted records are deleted; each rejected record is charged one failed attempt and
  * dropped once it reaches `1 + maxRetries`. A request-level error that the service answered charges
  * every record of the batch and the stream's share ends there, except a refusal for the batch's content
  * (`ValidationException`, `InvalidArgumentException`): the batch is then sent in halves, split again
@@ -365,6 +365,9 @@ export const make = (options: FlushEngineOptions) =>
             const lock = yield* Effect.makeSemaphore(1)
             let claimed = 0
             let done = false
+            // A request of this share that got no response sends the stream last next time, whatever
+            // its other lanes heard after it.
+            let unanswered = false
             const claim = lock.withPermits(1)(
               Effect.tap(
                 Effect.suspend(() => storage.batch(stream, batchLimits, claimed)),
@@ -376,11 +379,18 @@ export const make = (options: FlushEngineOptions) =>
             const lane = Effect.gen(function* () {
               while (!done && !halted()) {
                 const batch = yield* flushBatch(stream, halted, claim)
-                order.answered(stream)
+                if (!unanswered) order.answered(stream)
                 tally = addTally(tally, batch)
                 if (!drain || !acceptedWhole(batch)) done = true
               }
-            }).pipe(Effect.catchAll(failed(stream)))
+            }).pipe(
+              Effect.tapError((error) =>
+                Effect.sync(() => {
+                  if (error._tag === "KinesisUnknownException") unanswered = true
+                })
+              ),
+              Effect.catchAll(failed(stream))
+            )
             const lanes = drain ? options.requestsPerStream : 1
             yield* lanes === 1
               ? lane
