@@ -52,6 +52,7 @@ export const statements = {
     (SELECT page_count FROM pragma_page_count()) AS total`,
   // Each step of this statement gives one free page back; `run` steps a statement once.
   vacuumPage: "PRAGMA incremental_vacuum",
+  vacuum: "VACUUM",
   checkpoint: "PRAGMA wal_checkpoint(TRUNCATE)"
 } as const
 

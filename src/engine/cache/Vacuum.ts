@@ -1,8 +1,8 @@
 /**
  * Giving the pages freed by deletes back to the file system.
  *
- * When the cache is empty, all of them (nothing needs moving then), and the write-ahead log is cut
- * back too. While records remain, giving pages back means moving live pages from the end of the file
+ * When the cache is empty, all of them at once (`VACUUM`: nothing needs copying then), and the
+ * write-ahead log is cut back too. While records remain, giving pages back means moving live pages from the end of the file
  * into the holes, so it happens only when at least half of the file is free, one step of
  * `vacuumStepPages` at a time and at most one step every `vacuumStepMillis`: a long drain is not
  * slowed down by it.
@@ -52,7 +52,12 @@ export const make = (run: Run, records: () => number): Effect.Effect<void> => {
     const steps = pagesToGiveBack(pages, left, now - lastStep)
     if (steps === 0) return
     lastStep = now
+    if (left === 0) {
+      // An empty cache is rebuilt at once: nothing is copied, where giving its free pages back one
+      // by one costs a statement each (over a second after a 100 MB drain).
+      yield* run(statements.vacuum)
+      return yield* run(statements.checkpoint)
+    }
     yield* Effect.repeatN(run(statements.vacuumPage), steps - 1)
-    if (left === 0) yield* run(statements.checkpoint)
   }).pipe(Effect.ignore)
 }
