@@ -10,6 +10,7 @@
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Backoff from "../engine/flush/Backoff.js"
 import type { FlushData } from "../engine/flush/FlushEngine.js"
 import type { KinesisClient } from "../KinesisClient.js"
 import * as Durations from "./Durations.js"
@@ -48,9 +49,11 @@ export const longestWait = Duration.seconds(10)
 /** The first wait after trouble once the input has ended. */
 const firstRetry = Duration.millis(250)
 
-/** The wait after `troubled` flushes in a row met trouble: doubling from `base`, at most `maxBackoff`. */
-const backoff = (base: Duration.Duration, troubled: number, maxBackoff: Duration.Duration): Duration.Duration =>
-  Duration.min(Duration.times(base, 2 ** Math.max(0, troubled - 1)), maxBackoff)
+/** Sleeps the library's backoff (`Backoff.wait`) from `base` after `troubled` troubled flushes in a row. */
+const backoff = (base: Duration.Duration, troubled: number, maxBackoff: Duration.Duration): Effect.Effect<void> =>
+  Effect.flatMap(Backoff.wait(Duration.toMillis(base), Duration.toMillis(maxBackoff), troubled), (wait) =>
+    Effect.sleep(wait.millis)
+  )
 
 const isTroubled = (data: FlushData) =>
   data.recordsFailed > 0 || (data.recordsFlushed === 0 && data.recordsRemaining > 0)
@@ -107,14 +110,15 @@ export const run = (client: KinesisClient, settings: DeliverySettings): Effect.E
         troubled += 1
       }
       if (ended) {
-        if (troubled > 0) yield* Effect.sleep(backoff(firstRetry, troubled, settings.maxBackoff))
+        // The first retry comes after `firstRetry`; the waits grow from there.
+        if (troubled > 0) yield* backoff(firstRetry, troubled - 1, settings.maxBackoff)
       } else if (troubled === 0) {
         yield* Effect.raceAll([Effect.sleep(settings.interval), Deferred.await(settings.inputEnded), settings.wake])
       } else {
         // After trouble the waits grow, but a wake (a full cache holding the input up) still brings a
         // flush one interval later: the input must not wait out a long backoff once Kinesis answers again.
         yield* Effect.raceAll([
-          Effect.sleep(backoff(settings.interval, troubled + 1, settings.maxBackoff)),
+          backoff(settings.interval, troubled, settings.maxBackoff),
           Deferred.await(settings.inputEnded),
           Effect.zipRight(settings.wake, Effect.sleep(settings.interval))
         ])

@@ -2,9 +2,9 @@
  * The automatic flush: a background fiber that runs the flush engine on the `FlushStrategy`.
  *
  * With `FlushInterval(d)` the first flush comes `d` after the loop starts, and each next one `d`
- * after the previous one ended, so flushes never pile up. After `k` troubled flushes in a row the
- * wait is a random time between half and all of `min(maxBackoff, d * 2^k)`, never less than `d`;
- * after an untroubled one it is `d` again. A failed flush is logged and the loop goes on. With
+ * after the previous one ended, so flushes never pile up. After trouble the waits follow
+ * `Backoff.schedule`: after `k` troubled flushes in a row a random time between half and all of
+ * `min(maxBackoff, d * 2^k)`, never less than `d`; after an untroubled one, `d` again. A failed flush is logged and the loop goes on. With
  * `FlushNone` there is no loop. The wait between flushes is an `unref()`ed timer, so an
  * open client never keeps the Node process alive by itself.
  *
@@ -18,12 +18,13 @@ import * as Exit from "effect/Exit"
 import * as FiberHandle from "effect/FiberHandle"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as Random from "effect/Random"
+import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import { defaultMaxBackoff, type FlushStrategy } from "../../FlushStrategy.js"
 import { unrefTimers } from "../../internal/unrefTimers.js"
 import { engineMetrics } from "../metrics.js"
 import * as Telemetry from "../telemetry.js"
+import * as Backoff from "./Backoff.js"
 import { FlushEngine } from "./FlushEngine.js"
 
 /** The scheduler service. */
@@ -40,22 +41,16 @@ export const FlushScheduler = Context.GenericTag<FlushScheduler>("effect-kinesis
 /** The waits before automatic flushes that came after trouble, in milliseconds. */
 export const backoffWaits = engineMetrics.effect_kinesis_backoff_wait_ms
 
-/**
- * The wait before the next automatic flush after `troubled` troubled ones in a row: `interval`, or,
- * after trouble, a random time between half and all of `min(maxBackoff, interval * 2^troubled)`,
- * never less than `interval`.
- */
-const waitAfter = (interval: number, maxBackoff: number, troubled: number): Effect.Effect<number> => {
-  if (troubled === 0 || maxBackoff <= interval) return Effect.succeed(interval)
-  const cap = Math.min(maxBackoff, interval * 2 ** troubled)
-  return Random.nextRange(cap / 2, cap).pipe(
-    Effect.map((wait) => Math.max(interval, wait)),
-    Effect.tap((wait) => Telemetry.update("effect_kinesis_backoff_wait_ms", undefined, wait)),
-    Effect.tap((wait) =>
-      Effect.logInfo(`Backing off after throttling, a service failure or no response: the next flush in ${wait} ms`)
-    )
-  )
-}
+/** Reports a wait that comes after trouble: a log line and the backoff histogram. */
+const reportBackoff = (wait: Backoff.Wait): Effect.Effect<void> =>
+  !wait.backoff
+    ? Effect.void
+    : Effect.zipRight(
+        Telemetry.update("effect_kinesis_backoff_wait_ms", undefined, wait.millis),
+        Effect.logInfo(
+          `Backing off after throttling, a service failure or no response: the next flush in ${wait.millis} ms`
+        )
+      )
 
 /** Logs a failed automatic flush by message only: the loop goes on, whatever the cause. */
 const logFailure = (cause: Cause.Cause<Error>) => {
@@ -75,18 +70,19 @@ export const make = (strategy: FlushStrategy): Effect.Effect<FlushScheduler, nev
     }
     const interval = Duration.toMillis(strategy.interval)
     const maxBackoff = Duration.toMillis(strategy.maxBackoff ?? defaultMaxBackoff)
-    // One automatic flush after its wait; returns how many troubled flushes in a row there have been.
-    // A flush that did not run (a manual one held the lock) leaves the count as it was.
-    const flushAfterWait = (troubled: number) =>
-      waitAfter(interval, maxBackoff, troubled).pipe(
-        Effect.flatMap((wait) => Effect.sleep(wait)),
-        Effect.zipRight(Effect.uninterruptible(engine.run)),
-        Effect.tap(({ exit }) => (Exit.isFailure(exit) ? logFailure(exit.cause) : Effect.void)),
-        Effect.map((run) =>
-          run.troubled ? troubled + 1 : Exit.isSuccess(run.exit) && run.exit.value.flushInProgress ? troubled : 0
-        )
+    // One automatic flush, and what it came to for the backoff. A flush that did not run (a manual
+    // one held the lock) leaves the count of troubled flushes as it was.
+    const flushOnce = Effect.uninterruptible(engine.run).pipe(
+      Effect.tap(({ exit }) => (Exit.isFailure(exit) ? logFailure(exit.cause) : Effect.void)),
+      Effect.map(
+        (run): Backoff.Outcome =>
+          run.troubled ? "troubled" : Exit.isSuccess(run.exit) && run.exit.value.flushInProgress ? "skipped" : "clean"
       )
-    const loop = Effect.iterate(0, { while: () => true, body: flushAfterWait }).pipe(
+    )
+    const loop = Effect.sleep(interval).pipe(
+      Effect.zipRight(
+        Effect.repeat(flushOnce, Backoff.schedule(interval, maxBackoff).pipe(Schedule.tapOutput(reportBackoff)))
+      ),
       // Waiting for the next flush never keeps the process alive: the cache makes exiting safe.
       unrefTimers
     )
