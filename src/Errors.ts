@@ -71,9 +71,15 @@ export interface WireError {
   readonly inUse?: true
 }
 
-/** A short description of a cause: its name and message for an `Error`, its text otherwise. */
-const describe = (cause: unknown): string =>
-  cause instanceof Error ? `${cause.name}: ${cause.message}` : typeof cause === "string" ? cause : String(cause)
+/**
+ * A short description of a cause: its name and message for an `Error`, then those of the errors
+ * behind it (a driver's error behind a SQL error), its text otherwise.
+ */
+const describe = (cause: unknown, depth = 0): string => {
+  if (!(cause instanceof Error)) return typeof cause === "string" ? cause : String(cause)
+  const own = `${cause.name}: ${cause.message}`.trim()
+  return cause.cause === undefined || depth >= 3 ? own : `${own} (${describe(cause.cause, depth + 1)})`
+}
 
 /** The wire form of an error; anything that is not an effect-kinesis error becomes a `KinesisStorageException`. */
 export const toWire = (error: unknown): WireError => {

@@ -13,6 +13,13 @@ import Sqlite from "better-sqlite3"
 import * as Effect from "effect/Effect"
 import { KinesisStorageException } from "../../Errors.js"
 
+/**
+ * How long the cache's connection waits for another opener's brief locks while it opens (`claimFile`'s
+ * probe never waits): two clients that open one file at the same moment then end with one owner and
+ * one "in use", never with both refused.
+ */
+export const openBusyMillis = 250
+
 /** The in-memory database name: nothing is persisted. */
 export const inMemory = ":memory:"
 
@@ -38,6 +45,8 @@ export const claimFile = (filename: string): Effect.Effect<void, KinesisStorageE
       fs.mkdirSync(path.dirname(filename), { recursive: true, mode: 0o700 })
       fs.closeSync(fs.openSync(filename, "a", 0o600))
       fs.chmodSync(filename, 0o600)
+      // The probe never waits: while it waited, its own read lock would hold off the opener it waits
+      // for, and both would be refused.
       const probe = new Sqlite(filename, { timeout: 0 })
       try {
         probe.pragma("journal_mode = WAL")

@@ -14,7 +14,7 @@ import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import { KinesisStorageException } from "../../Errors.js"
-import { claimFile, errorCode, inMemory, inUse, isBusy, storageError } from "./cacheFile.js"
+import { claimFile, errorCode, inMemory, inUse, isBusy, openBusyMillis, storageError } from "./cacheFile.js"
 
 /** `PRAGMA auto_vacuum` value of incremental vacuum. */
 const incrementalVacuum = 2
@@ -68,19 +68,20 @@ export interface Database {
 
 /**
  * Opens the cache database at `filename` (or in memory) and runs the migrations. The connection
- * takes an exclusive lock on the file at once and holds it until the scope closes; it never waits
- * for a lock, so a client racing another for the same file fails at once too.
+ * takes an exclusive lock on the file at once and holds it until the scope closes. While opening it
+ * waits at most `openBusyMillis` for a lock, so that of two clients opening one file at the same
+ * moment one owns it and the other is told it is in use; once it owns the file it never waits.
  */
 export const open = (filename: string): Effect.Effect<Database, KinesisStorageException, Scope.Scope> =>
   Effect.gen(function* () {
     const persistent = filename !== inMemory
     if (persistent) yield* claimFile(filename)
     // claimFile already put the file in WAL mode (a setting SQLite keeps in the file), so the
-    // connection does not set it again: that would wait for the lock before busy_timeout is 0.
+    // connection does not set it again.
     const sql = yield* SqliteClient.make({ filename, disableWAL: true }).pipe(
       Effect.provideServiceEffect(Reactivity.Reactivity, Reactivity.make)
     )
-    yield* sql`PRAGMA busy_timeout = 0`
+    yield* sql.unsafe(`PRAGMA busy_timeout = ${openBusyMillis}`)
     yield* sql`PRAGMA synchronous = NORMAL`
     // After a checkpoint the WAL file is cut back to this size, whatever one large transaction grew it to.
     yield* sql.unsafe(`PRAGMA journal_size_limit = ${walSizeLimit}`)
@@ -93,6 +94,8 @@ export const open = (filename: string): Effect.Effect<Database, KinesisStorageEx
       )
       yield* sql`COMMIT`
     }
+    // The file is this connection's now: from here nothing waits for a lock.
+    yield* sql`PRAGMA busy_timeout = 0`
     // Pages freed by deletes can be given back to the file system a step at a time. A cache made by an
     // earlier version is rebuilt once to allow it (VACUUM; on an empty file that is instant).
     const [vacuum] = yield* sql<{ auto_vacuum: number }>`PRAGMA auto_vacuum`
@@ -119,7 +122,14 @@ export const open = (filename: string): Effect.Effect<Database, KinesisStorageEx
       corrupt
     }
   }).pipe(
-    Effect.mapError((error) => (error instanceof KinesisStorageException ? error : openFailed(filename)(error))),
+    // Whatever statement met the other owner's lock, the answer is that the file is in use.
+    Effect.mapError((error) =>
+      error instanceof KinesisStorageException
+        ? error
+        : isBusy(driverError(error))
+          ? inUse(filename, error)
+          : openFailed(filename)(error)
+    ),
     Effect.catchAllDefect((defect) => Effect.fail(openFailed(filename)(defect)))
   )
 
