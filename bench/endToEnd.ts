@@ -7,7 +7,7 @@
  * caller's thread (event-loop utilisation) are its own.
  */
 import { startAckServerProcess } from "./ackServer.js"
-import { type Job, type RunResult, runIsolated } from "./jobs.js"
+import { type CountedRun, type Job, type RunResult, runCounted } from "./jobs.js"
 import { type Check, type Line, mebibytes, median, middle, printChecks, printTable, rate } from "./report.js"
 
 /** Runs the benchmark; returns whether its targets were met. */
@@ -16,22 +16,16 @@ export const run = async (options: { readonly records: number; readonly rounds: 
   let stream = 0
   const runOf = async (kind: Job["kind"] & ("rawSdk" | "rawDurable" | "library")) => {
     const name = `e2e-${stream++}`
-    const job: Job =
+    const job: Extract<Job, { readonly kind: typeof kind }> =
       kind === "library"
         ? { kind, endpoint: server.endpoint, stream: name, count: options.records, inFlight: 64 }
         : { kind, endpoint: server.endpoint, stream: name, count: options.records }
-    const result = await runIsolated(job)
-    const received = await server.count(name)
-    return {
-      ...result,
-      lost: options.records - received.distinct,
-      duplicates: received.acknowledged - received.distinct
-    }
+    return runCounted(job, server.count)
   }
   try {
     const raw: Array<RunResult> = []
     const durable: Array<RunResult> = []
-    const library: Array<RunResult & { readonly lost: number; readonly duplicates: number }> = []
+    const library: Array<CountedRun> = []
     for (let round = 0; round < options.rounds; round++) {
       raw.push(await runOf("rawSdk"))
       durable.push(await runOf("rawDurable"))

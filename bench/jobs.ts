@@ -401,6 +401,22 @@ const compileJobProcess = (): string => {
   return compiled
 }
 
+/** A run to a server that counts what it received: what it measured, and the records lost or sent twice. */
+export type CountedRun = RunResult & { readonly lost: number; readonly duplicates: number }
+
+/**
+ * Runs `job` isolated (see `runIsolated`) and asks the server how many of its `job.count` records
+ * arrived: `lost` the records never received, `duplicates` the extra copies.
+ */
+export const runCounted = async (
+  job: Extract<Job, { readonly stream: string; readonly count: number }>,
+  count: (stream: string) => Promise<{ readonly distinct: number; readonly acknowledged: number }>
+): Promise<CountedRun> => {
+  const result = await runIsolated(job)
+  const received = await count(job.stream)
+  return { ...result, lost: job.count - received.distinct, duplicates: received.acknowledged - received.distinct }
+}
+
 /** Runs a job in a child process of its own (plain `node`, compiled sources) and returns what it measured. */
 export const runIsolated = (job: Job): Promise<RunResult> => {
   const child = fork(compileJobProcess(), [JSON.stringify(job)], {

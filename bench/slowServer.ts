@@ -7,7 +7,7 @@
  * batches, one call in flight, to the same server. Each run has a process of its own.
  */
 import { startAckServerProcess } from "./ackServer.js"
-import { type Job, type RunResult, runIsolated } from "./jobs.js"
+import { type CountedRun, type Job, type RunResult, runCounted } from "./jobs.js"
 import { type Check, type Line, median, printChecks, printTable, rate } from "./report.js"
 
 /** How long the server waits before it answers a request, ms. */
@@ -31,16 +31,10 @@ export const run = async (options: { readonly records: number; readonly rounds: 
             intervalMs: 100,
             ...(requestsPerStream === undefined ? {} : { requestsPerStream })
           }
-    const result = await runIsolated(job)
-    const received = await server.count(name)
-    return {
-      ...result,
-      lost: options.records - received.distinct,
-      duplicates: received.acknowledged - received.distinct
-    }
+    return runCounted(job, server.count)
   }
   try {
-    type Run = RunResult & { readonly lost: number; readonly duplicates: number }
+    type Run = CountedRun
     const raw: Array<Run> = []
     const byDefault: Array<Run> = []
     const fourPerStream: Array<Run> = []

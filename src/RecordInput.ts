@@ -35,6 +35,9 @@ export const streamNamePattern = /^[a-zA-Z0-9_.-]{1,128}$/
 /** Half of a surrogate pair on its own: not a Unicode character, and SQLite would store it as U+FFFD. */
 const loneSurrogate = /\p{Cs}/u
 
+/** Any UTF-16 surrogate, paired or not. */
+const anySurrogate = /[\uD800-\uDFFF]/
+
 /** The size a record counts for against the cache and batch limits. */
 export const recordSize = (partitionKey: string, data: Uint8Array): number =>
   data.byteLength + Buffer.byteLength(partitionKey, "utf8")
@@ -90,14 +93,16 @@ export const check = (input: unknown): ValidRecord | KinesisValidationException 
   if (typeof streamName !== "string") {
     return invalid("streamName must be a string", "Pass the name of the target Kinesis stream.")
   }
-  const keyLength = codePointCount(partitionKey)
+  // Without surrogates (most keys), code points are UTF-16 units and no half pair can be alone.
+  const surrogates = anySurrogate.test(partitionKey)
+  const keyLength = surrogates ? codePointCount(partitionKey) : partitionKey.length
   if (keyLength < 1 || keyLength > maxPartitionKeyCodePoints) {
     return invalid(
       `partitionKey must be 1 to ${maxPartitionKeyCodePoints} characters, got ${keyLength}`,
       "Shorten the partition key or hash it."
     )
   }
-  if (loneSurrogate.test(partitionKey)) {
+  if (surrogates && loneSurrogate.test(partitionKey)) {
     return invalid(
       "partitionKey must be well-formed Unicode: it contains a lone surrogate",
       "Check how the key is built; a string cut in the middle of an emoji leaves half of it behind."

@@ -79,20 +79,15 @@ const silentServer = Effect.gen(function* () {
 const scopedClient = (make: () => SdkClient) =>
   Effect.acquireRelease(Effect.sync(make), (client) => Effect.sync(() => client.destroy()))
 
+/** An HTTP/1.1 SDK client of the scope's lifetime for a server at `endpoint`, with no SDK retries. */
+const silentClient = (endpoint: string) =>
+  scopedClient(() => new SdkClient({ endpoint, region, credentials, requestHandler: http1Handler(), maxAttempts: 1 }))
+
 describe("RecordSender.fromSdkClient", () => {
   it.scoped("times out on the Clock as no response and aborts the request the server never answers", () =>
     Effect.gen(function* () {
       const server = yield* silentServer
-      const sdk = yield* scopedClient(
-        () =>
-          new SdkClient({
-            endpoint: server.endpoint,
-            region,
-            credentials,
-            requestHandler: http1Handler(),
-            maxAttempts: 1
-          })
-      )
+      const sdk = yield* silentClient(server.endpoint)
       const sender = RecordSender.fromSdkClient(sdk, "5 seconds")
       const call = yield* Effect.fork(Effect.flip(sender.putRecords("silent", [entry("a")])))
 
@@ -113,16 +108,7 @@ describe("RecordSender.fromSdkClient", () => {
   it.scoped("aborts the request when the calling fiber is interrupted", () =>
     Effect.gen(function* () {
       const server = yield* silentServer
-      const sdk = yield* scopedClient(
-        () =>
-          new SdkClient({
-            endpoint: server.endpoint,
-            region,
-            credentials,
-            requestHandler: http1Handler(),
-            maxAttempts: 1
-          })
-      )
+      const sdk = yield* silentClient(server.endpoint)
       const call = yield* Effect.fork(RecordSender.fromSdkClient(sdk, "1 hour").putRecords("silent", [entry("a")]))
       yield* Effect.promise(() => server.received)
       yield* Fiber.interrupt(call)

@@ -7,7 +7,6 @@
  * Workers are observed by wrapping `node:worker_threads`'s `Worker` (a test-only spy): it shows
  * which host runs, and lets a test terminate the engine's thread.
  */
-import { spawn } from "node:child_process"
 import * as http from "node:http"
 import { createRequire, syncBuiltinESMExports } from "node:module"
 import type { AddressInfo } from "node:net"
@@ -49,6 +48,7 @@ import type { KinesisClientConfig } from "../src/KinesisClientConfig.js"
 import { AmplifyKinesisClient } from "../src/Promise.js"
 import type { RecordInput } from "../src/RecordInput.js"
 import { type LocalKinesisServer, startLocalKinesis } from "../src/testing.js"
+import { runFixture } from "./support/fixtureProcess.js"
 import { scopedTempDir, tempDirs } from "./support/tempDir.js"
 
 // ---- the Worker spy ---------------------------------------------------------------------------
@@ -675,7 +675,7 @@ describe.each(hosts)("client on the $name host", (host) => {
 
     it("an idle facade client lets its process exit; the record waits in the cache", async () => {
       const storagePath = processDirs.make()
-      const exit = await runFixture([host.name, storagePath, local.endpoint], 15_000)
+      const exit = await runFixture(fixture, [host.name, storagePath, local.endpoint], 15_000)
       expect(exit.signal).toBeNull()
       expect(exit.stderr).toBe("")
       expect(exit.code).toBe(0)
@@ -823,34 +823,3 @@ describe("worker host only, idle engine", () => {
 // ---- child processes --------------------------------------------------------------------------
 
 const fixture = fileURLToPath(new URL("./fixtures/facade-host-client.ts", import.meta.url))
-const projectRoot = fileURLToPath(new URL("..", import.meta.url))
-
-interface Run {
-  readonly code: number | null
-  readonly signal: NodeJS.Signals | null
-  readonly stdout: string
-  readonly stderr: string
-}
-
-/** Runs the fixture to its end; a child still running after `limitMs` is killed (and the test fails on it). */
-const runFixture = (args: ReadonlyArray<string>, limitMs: number) =>
-  new Promise<Run>((resolve) => {
-    const child = spawn(process.execPath, ["--import", "tsx", fixture, ...args], {
-      cwd: projectRoot,
-      stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" }
-    })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
-      stdout += chunk
-    })
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
-      stderr += chunk
-    })
-    const limit = setTimeout(() => child.kill("SIGKILL"), limitMs)
-    child.on("close", (code, signal) => {
-      clearTimeout(limit)
-      resolve({ code, signal, stdout, stderr })
-    })
-  })

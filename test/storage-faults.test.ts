@@ -464,12 +464,27 @@ const corruptRecordPages = (filename: string) => {
   }
 }
 
-/** Records enough padding (stream `padding`) to take the file past the size checked at open, 32 MiB. */
-const pastOpenCheck = (storage: RecordStorage.RecordStorage) =>
-  Effect.forEach(
-    Array.from({ length: 34 }, (_, i) => i),
-    (i) => Effect.flatMap(record("padding", `pad${i}`, MiB - 16, i), storage.insert)
-  )
+/**
+ * A cache file past the size checked at open (32 MiB of padding in stream `padding`), then 40
+ * records of 3 KiB, keys `k0` to `k39`, in the streams `streamOf` gives.
+ */
+const filledPastOpenCheck = (streamOf: (i: number) => string) =>
+  Effect.gen(function* () {
+    const filename = yield* tempFile
+    yield* withStorage(filename, (storage) =>
+      Effect.zipRight(
+        Effect.forEach(
+          Array.from({ length: 34 }, (_, i) => i),
+          (i) => Effect.flatMap(record("padding", `pad${i}`, MiB - 16, i), storage.insert)
+        ),
+        Effect.forEach(
+          Array.from({ length: 40 }, (_, i) => i),
+          (i) => Effect.flatMap(record(streamOf(i), `k${i}`, 3 * KiB, i), storage.insert)
+        )
+      )
+    )
+    return filename
+  })
 
 /** Overwrites page 2, the first pointer-map page of a cache with incremental vacuum. */
 const corruptPointerMap = (filename: string) => {
@@ -508,16 +523,7 @@ describe("a corrupt cache file", () => {
     "past 32 MiB, the first operation that finds it fails with KinesisStorageException, and every one after, insert too, says the file is corrupt",
     () =>
       Effect.gen(function* () {
-        const filename = yield* tempFile
-        yield* withStorage(filename, (storage) =>
-          Effect.zipRight(
-            pastOpenCheck(storage),
-            Effect.forEach(
-              Array.from({ length: 40 }, (_, i) => i),
-              (i) => Effect.flatMap(record(`s${i % 2}`, `k${i}`, 3 * KiB, i), storage.insert)
-            )
-          )
-        )
+        const filename = yield* filledPastOpenCheck((i) => `s${i % 2}`)
         expect(fs.existsSync(`${filename}-wal`)).toBe(false)
         corruptRecordPages(filename)
 
@@ -553,16 +559,7 @@ describe("a corrupt cache file", () => {
 
   it.scoped("past 32 MiB, found by clear, it fails every later insert the same way", () =>
     Effect.gen(function* () {
-      const filename = yield* tempFile
-      yield* withStorage(filename, (storage) =>
-        Effect.zipRight(
-          pastOpenCheck(storage),
-          Effect.forEach(
-            Array.from({ length: 40 }, (_, i) => i),
-            (i) => Effect.flatMap(record("s", `k${i}`, 3 * KiB, i), storage.insert)
-          )
-        )
-      )
+      const filename = yield* filledPastOpenCheck(() => "s")
       corruptRecordPages(filename)
 
       const storage = yield* open(filename)
