@@ -17,10 +17,10 @@ import { toWire } from "../Errors.js"
 import { unpack } from "../protocol/Groups.js"
 import type { Call, CredentialsIdentity, FromEngine, Port, ToEngine } from "../protocol/Messages.js"
 import type { Engine } from "./Engine.js"
+import type { AskCredentials } from "./send/Sdk.js"
 import { callerSpan, makeGatherer } from "./telemetry.js"
 
-/** Asks the caller's thread for credentials from the user's provider function. */
-export type AskCredentials = () => Promise<CredentialsIdentity>
+export type { AskCredentials } from "./send/Sdk.js"
 
 /** The error a failed or defective operation answers with. */
 const failureOf = (cause: Cause.Cause<unknown>): unknown => {

@@ -7,7 +7,7 @@
  */
 import { KinesisClient, type KinesisClientConfig } from "@aws-sdk/client-kinesis"
 import { NodeHttp2Handler, type NodeHttpHandlerOptions } from "@smithy/node-http-handler"
-import type { AwsCredentialIdentity } from "@smithy/types"
+import type { CredentialsIdentity } from "../../protocol/Messages.js"
 import { http1Handler } from "./http1Handler.js"
 
 /** The SDK settings that cross to the engine's thread: plain data only. */
@@ -30,7 +30,7 @@ export interface SdkSettings {
 }
 
 /** Asks the caller's thread for credentials (its provider function); the answer carries `expiration` when the provider gives one. */
-export type AskCredentials = () => Promise<AwsCredentialIdentity>
+export type AskCredentials = () => Promise<CredentialsIdentity>
 
 /** Handler settings given as data in `clientConfig.requestHandler` (an options object, not a handler). */
 const handlerOptions = (clientConfig: Readonly<Record<string, unknown>>): Record<string, unknown> | undefined => {
