@@ -81,10 +81,13 @@ const describe = (cause: unknown, depth = 0): string => {
   return cause.cause === undefined || depth >= 3 ? own : `${own} (${describe(cause.cause, depth + 1)})`
 }
 
-/** The wire form of an error; anything that is not an effect-kinesis error becomes a `KinesisStorageException`. */
+/**
+ * The wire form of an error; anything that is not an effect-kinesis error (a defect) becomes a
+ * `KinesisUnknownException`, as it does in the Promise facade.
+ */
 export const toWire = (error: unknown): WireError => {
   if (!isAmplifyKinesisException(error)) {
-    return { _tag: "KinesisStorageException", message: `The engine failed: ${describe(error)}`, cause: describe(error) }
+    return { _tag: "KinesisUnknownException", message: `The engine failed: ${describe(error)}`, cause: describe(error) }
   }
   return {
     _tag: error._tag,

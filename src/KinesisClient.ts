@@ -31,7 +31,7 @@ import * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
 import * as Sink from "effect/Sink"
 import {
-  ClientClosedException,
+  type ClientClosedException,
   type KinesisLimitExceededException,
   KinesisStorageException,
   type KinesisUnknownException,
@@ -230,12 +230,7 @@ const fromProducer = (
         callOf<FlushEngine.FlushData, KinesisStorageException | KinesisUnknownException | ClientClosedException>(
           producer,
           { _tag: "Flush" }
-        ).pipe(
-          Effect.flatMap((data) =>
-            data.flushInProgress && producer.isClosed ? Effect.fail(closed()) : Effect.succeed(data)
-          ),
-          Effect.withSpan("KinesisClient.flush")
-        ),
+        ).pipe(Effect.withSpan("KinesisClient.flush")),
       clearCache: () =>
         callOf<number, KinesisStorageException | ClientClosedException>(producer, { _tag: "Clear" }).pipe(
           Effect.map((recordsCleared) => ({ recordsCleared })),
@@ -258,9 +253,6 @@ const fromProducer = (
     producers.set(client, producer)
     return client
   })
-
-const closed = () =>
-  new ClientClosedException({ message: "The client is closed", recoverySuggestion: "Create a new client." })
 
 /** Starts the producer on a connection; the engine's open failures come back as they are. */
 const open = (

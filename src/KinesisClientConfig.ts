@@ -42,7 +42,8 @@ export interface KinesisClientOptions {
    */
   readonly drain?: boolean
   /**
-   * How many streams a flush sends to at once, each with at most one request in flight. Default 4.
+   * How many streams a flush sends to at once (each with one request in flight, up to
+   * `requestsPerStream` with `drain`). Default 4.
    */
   readonly streamConcurrency?: number
   /**

@@ -22,12 +22,7 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as ManagedRuntime from "effect/ManagedRuntime"
-import {
-  type AmplifyKinesisException,
-  ClientClosedException,
-  isAmplifyKinesisException,
-  KinesisUnknownException
-} from "./Errors.js"
+import { type AmplifyKinesisException, isAmplifyKinesisException, KinesisUnknownException } from "./Errors.js"
 import * as KinesisClient from "./KinesisClient.js"
 import type { Producer } from "./producer/Producer.js"
 import { recordWritable } from "./producer/RecordWritable.js"
@@ -135,9 +130,7 @@ export class AmplifyKinesisClient {
 
   /** Sends one batch per stream now; see `KinesisClient.flush`. */
   flush(): Promise<Result<KinesisClient.FlushData>> {
-    return this.call<KinesisClient.FlushData>({ _tag: "Flush" }).then((result) =>
-      result._tag === "Ok" && result.value.flushInProgress && this.producer.isClosed ? closedResult() : result
-    )
+    return this.call({ _tag: "Flush" })
   }
 
   /** Deletes every cached record. */
@@ -195,6 +188,3 @@ export class AmplifyKinesisClient {
     return this.client.kinesisClient
   }
 }
-
-const closedResult = (): Result<never> =>
-  failed(new ClientClosedException({ message: "The client is closed", recoverySuggestion: "Create a new client." }))

@@ -53,9 +53,6 @@ export interface Engine {
   readonly close: (flushTimeout: Duration.Duration | undefined) => Effect.Effect<void>
 }
 
-/** The `Engine` service tag. */
-export const Engine = Context.GenericTag<Engine>("effect-kinesis/Engine")
-
 /** The services the engine is composed from. */
 export type Dependencies = RecordStorage | RecordSender
 
@@ -133,7 +130,7 @@ export const make = <E>(
       })
     )
 
-    return Engine.of({
+    const engine: Engine = {
       insert: storage.insertAll,
       flush: own(flushEngine.flush),
       clear: own(storage.clear),
@@ -141,6 +138,7 @@ export const make = <E>(
       enable: own(toggle(true)),
       disable: own(toggle(false)),
       close
-    })
+    }
+    return engine
   }).pipe(own)
 }

@@ -13,7 +13,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Runtime from "effect/Runtime"
 import * as Scope from "effect/Scope"
-import { toWire } from "../Errors.js"
+import { toWire, type WireError } from "../Errors.js"
 import { unpack } from "../protocol/Groups.js"
 import type { Call, CredentialsIdentity, FromEngine, Port, ToEngine } from "../protocol/Messages.js"
 import type { Engine } from "./Engine.js"
@@ -107,16 +107,18 @@ export const serve = <E>(
               const error = toWire(failureOf(cause))
               post(["Committed", firstSeq, lengths.length === 0 ? [] : [[-1, error]]])
             },
-            onSuccess: (errors) =>
-              post([
-                "Committed",
-                firstSeq,
-                errors.flatMap((error, index) => (error === undefined ? [] : [[index, toWire(error)] as const]))
-              ])
+            onSuccess: (errors) => {
+              const failures: Array<readonly [number, WireError]> = []
+              for (const [index, error] of errors.entries())
+                if (error !== undefined) failures.push([index, toWire(error)])
+              post(["Committed", firstSeq, failures])
+            }
           }
         )
       )
 
+    // Whatever ends the host (its Close, a defect, an interruption), the engine's resources go with it.
+    yield* Effect.addFinalizer(() => Scope.close(scope, Exit.void))
     yield* Effect.async<void>((resume) => {
       let closing = false
       const onMessage = (message: ToEngine) => {
@@ -163,4 +165,4 @@ export const serve = <E>(
       port.on("message", onMessage)
       post(["Ready"])
     })
-  })
+  }).pipe(Effect.scoped)

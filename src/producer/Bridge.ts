@@ -15,20 +15,17 @@ import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
 import type * as Tracer from "effect/Tracer"
 import { apply } from "../engine/telemetry.js"
-import type { CredentialsAnswer, FinishedSpan, LogLine, Telemetry } from "../protocol/Messages.js"
+import type { CredentialsAnswer, CredentialsIdentity, FinishedSpan, LogLine, Telemetry } from "../protocol/Messages.js"
 
 /** A credentials provider function as the AWS SDK takes it. */
-export type CredentialsProvider = () => Promise<{
-  readonly accessKeyId: string
-  readonly secretAccessKey: string
-  readonly sessionToken?: string | undefined
-  readonly expiration?: Date | undefined
-}>
+export type CredentialsProvider = () => Promise<CredentialsIdentity>
 
 /** Replays the engine's reports, answers its questions. */
 export interface Bridge {
   /** Replays what the engine gathered; `callerSpan` finds the caller's span a call named. */
   readonly replay: (telemetry: Telemetry, callerSpan: (ref: number) => Tracer.AnySpan | undefined) => void
+  /** Forgets the spans of an engine that died: their parents will never come. */
+  readonly reset: () => void
   /** Asks the user's credentials provider; the answer never rejects. */
   readonly credentials: () => Promise<CredentialsAnswer>
 }
@@ -95,6 +92,7 @@ export const make = (
       if (telemetry.logs.length > 0) log(telemetry.logs)
       if (telemetry.spans.length > 0) spans(telemetry.spans, callerSpan)
     },
+    reset: () => waiting.clear(),
     credentials: async () => {
       if (provider === undefined) return { _tag: "NoCredentials", message: "No credentials provider" }
       try {

@@ -38,6 +38,13 @@ export interface Handlers {
 /** Starts an engine; resolves once it is ready, rejects with the reason it could not start. */
 export type Connect = (handlers: Handlers) => Promise<Connection>
 
+/** Posts a message, with a transfer list only when there is one: an empty list is not free. */
+const postTo = (
+  target: { postMessage(message: unknown, transfer?: ReadonlyArray<ArrayBuffer>): void },
+  message: unknown,
+  transfer: ReadonlyArray<ArrayBuffer> | undefined
+) => (transfer === undefined ? target.postMessage(message) : target.postMessage(message, transfer))
+
 /** How long a closed engine's thread may take to exit before it is terminated. */
 const exitBoundMillis = 5_000
 
@@ -55,9 +62,6 @@ const startWorker = (settings: EngineSettings): Worker => {
   return new Worker(`require("tsx/cjs/api").register(); require(${script})`, { ...options, eval: true })
 }
 
-/** How a worker is started: `startWorker`, or, in tests, a wrapper that keeps hold of it. */
-export type StartWorker = (settings: EngineSettings) => Worker
-
 /** Waits for the engine's first word: ready, or why it could not open. */
 const untilReady = (
   port: {
@@ -74,7 +78,8 @@ const untilReady = (
   })
   let opened = false
   const first = (message: FromEngine) => {
-    if (opened) return handlers.onMessage(message)
+    // What the engine logged or traced while it opened comes before its first word.
+    if (opened || message[0] === "Telemetry") return handlers.onMessage(message)
     if (message[0] === "Ready") {
       opened = true
       return settle?.resolve(connection)
@@ -102,21 +107,18 @@ const untilReady = (
 
 /** Connects to an engine on a Worker thread of its own, built from `settings`. */
 export const workerConnect =
-  (settings: EngineSettings, start: StartWorker = startWorker): Connect =>
+  (settings: EngineSettings): Connect =>
   (handlers) => {
-    const worker = start(settings)
+    const worker = startWorker(settings)
     let closing = false
     const connection: Connection = {
-      post: (message, transfer) =>
-        // An empty transfer list is not free: postMessage is several times slower with one.
-        transfer === undefined
-          ? worker.postMessage(message)
-          : worker.postMessage(message, transfer as Array<ArrayBuffer>),
+      post: (message, transfer) => postTo(worker, message, transfer),
       setActive: (active) => (active ? worker.ref() : worker.unref()),
       stop: () =>
         new Promise<void>((stopped) => {
           closing = true
           const timer = setTimeout(() => void worker.terminate(), exitBoundMillis)
+          timer.unref()
           worker.once("exit", () => {
             clearTimeout(timer)
             stopped()
@@ -128,11 +130,14 @@ export const workerConnect =
       closing = true
       void worker.terminate()
     })
+    // An uncaught error comes first, the exit after: the death is reported once, at the exit (the
+    // thread no longer holds the cache file then), with the error as its reason.
+    let failure: string | undefined
     worker.on("error", (error) => {
-      if (!closing) died(error.message)
+      failure ??= error.message
     })
     worker.on("exit", (code) => {
-      if (!closing) died(`its thread exited with code ${code}`)
+      if (!closing) died(failure ?? `its thread exited with code ${code}`)
     })
     return ready
   }

@@ -36,7 +36,8 @@ export type CallAnswer = (error: AmplifyKinesisException | undefined, value?: un
 const maxGroupRecords = 500
 const maxGroupBytes = 4 * 1024 * 1024
 
-const closedError = () =>
+/** What every call answers once `close` has begun. */
+export const closedError = (): ClientClosedException =>
   new ClientClosedException({ message: "The client is closed", recoverySuggestion: "Create a new client." })
 
 /**
@@ -47,6 +48,7 @@ const later = (answer: () => void) => setImmediate(answer)
 
 /** A call waiting for its answer, and the caller's span it runs under. */
 interface PendingCall {
+  readonly call: Call
   readonly answers: Array<CallAnswer>
   readonly span: Tracer.AnySpan | undefined
 }
@@ -191,7 +193,7 @@ export class Producer {
 
   private request(call: Call, answer: CallAnswer, span: Tracer.AnySpan | undefined): number {
     const id = this.nextCall++
-    this.calls.set(id, { answers: [answer], span })
+    this.calls.set(id, { call, answers: [answer], span })
     this.send(["Call", id, call, span === undefined ? undefined : id])
     return id
   }
@@ -266,36 +268,46 @@ export class Producer {
    * fails, and the returned promise gives the reason.
    */
   private start(): Promise<AmplifyKinesisException | undefined> {
-    this.starting ??= this.connect({
-      onMessage: (message) => this.receive(message),
-      onExit: (reason) => this.died(reason)
-    }).then(
-      (connection) => {
-        this.starting = undefined
-        this.connection = connection
-        // A new engine starts enabled: a disabled client says so first.
-        if (!this.enabledState && !this.closedState) {
-          connection.post(["Call", this.nextCall++, { _tag: "Disable" }, undefined])
-        }
-        const waiting = this.outbox
-        this.outbox = []
-        for (const [message, transfer] of waiting) connection.post(message, transfer)
-        this.track()
-        return undefined
-      },
-      (error: AmplifyKinesisException) => {
-        this.starting = undefined
-        this.outbox = []
-        this.failAll(error)
-        return error
+    // What a connection says is heard only while it is the producer's: a dead engine's last words
+    // never reach its successor, and a question is answered to the engine that asked it.
+    let own: Connection | undefined
+    const handlers = {
+      onMessage: (message: FromEngine) => this.receive(message, own),
+      onExit: (reason: string) => {
+        if (own !== undefined && own === this.connection) this.died(reason)
       }
-    )
+    }
+    this.starting ??= Promise.resolve()
+      .then(() => this.connect(handlers))
+      .then(
+        (connection) => {
+          own = connection
+          this.starting = undefined
+          this.connection = connection
+          // A new engine starts enabled: a disabled client says so first.
+          if (!this.enabledState && !this.closedState) {
+            connection.post(["Call", this.nextCall++, { _tag: "Disable" }, undefined])
+          }
+          const waiting = this.outbox
+          this.outbox = []
+          for (const [message, transfer] of waiting) connection.post(message, transfer)
+          this.track()
+          return undefined
+        },
+        (error: AmplifyKinesisException) => {
+          this.starting = undefined
+          this.outbox = []
+          this.failAll(error)
+          return error
+        }
+      )
     return this.starting
   }
 
   /** The engine stopped unasked: what waits on it fails; the next call starts a new one. */
   private died(reason: string) {
     this.connection = undefined
+    this.bridge.reset()
     this.failAll(
       new KinesisStorageException({
         message: `The engine stopped before it answered (${reason}): records handed over may have been stored`,
@@ -320,7 +332,7 @@ export class Producer {
     this.connection?.setActive(this.groups.size > 0 || this.calls.size > 0)
   }
 
-  private receive(message: FromEngine) {
+  private receive(message: FromEngine, from: Connection | undefined) {
     switch (message[0]) {
       case "Committed":
         this.committed(message[1], message[2])
@@ -330,8 +342,12 @@ export class Producer {
         const call = this.calls.get(message[1])
         this.calls.delete(message[1])
         if (this.lastStatus?.id === message[1]) this.lastStatus = undefined
-        const error = message[0] === "Failed" ? this.closedIfClosing(fromWire(message[2])) : undefined
         const value = message[0] === "Done" ? message[2] : undefined
+        // A flush turned away because close holds the engine reports the closed client, not a flush in progress.
+        const turnedAway =
+          this.closedState && call?.call._tag === "Flush" && (value as { flushInProgress?: boolean }).flushInProgress
+        const error =
+          message[0] === "Failed" ? this.closedIfClosing(fromWire(message[2])) : turnedAway ? closedError() : undefined
         for (const answer of call?.answers ?? []) answer(error, value)
         break
       }
@@ -340,7 +356,7 @@ export class Producer {
         break
       case "AskCredentials": {
         const askId = message[1]
-        void this.bridge.credentials().then((answer) => this.connection?.post(["Credentials", askId, answer]))
+        void this.bridge.credentials().then((answer) => from?.post(["Credentials", askId, answer]))
         break
       }
     }

@@ -18,7 +18,7 @@ const smallestChunk = 4 * 1024
 const largestChunk = 256 * 1024
 
 /** Bytes one record takes packed. Stream names are ASCII and `size` is data plus the key's UTF-8 bytes. */
-export const packedSize = (record: ValidRecord): number => header + record.streamName.length + record.size
+const packedSize = (record: ValidRecord): number => header + record.streamName.length + record.size
 
 /**
  * The buffers of one group being filled: `add` copies a record's bytes once, into the current

@@ -76,7 +76,7 @@ const sdkSettings = (config: ResolvedClientConfig): SdkSettings | string => {
   let credentials: SdkSettings["credentials"]
   if (typeof provider === "function") credentials = "ask"
   else if (provider === undefined) credentials = undefined
-  else if (isData(provider) || (typeof provider === "object" && provider !== null)) {
+  else if (typeof provider === "object" && provider !== null && isData(provider)) {
     credentials = provider as CredentialsIdentity
   } else return "credentialsProvider"
   return { region: config.region, clientConfig, http: config.http, credentials }
@@ -120,7 +120,7 @@ export const toSettings = (
 }
 
 /** The options the settings were made from. */
-export const optionsOf = (settings: OptionSettings): Effect.Effect<ResolvedOptions, KinesisValidationException> => {
+const optionsOf = (settings: OptionSettings): Effect.Effect<ResolvedOptions, KinesisValidationException> => {
   const strategy = settings.flushStrategy
   return resolveOptions({
     cacheMaxBytes: settings.cacheMaxBytes,

@@ -65,7 +65,7 @@ const maxGroupSize = 500
 /** How many bytes of record sizes one group commit holds at most (a single larger record goes alone). */
 const maxGroupBytes = 4 * 1024 * 1024
 
-/** How long the actor may keep the event loop from a turn (timers, sockets) when it runs in the caller's thread. */
+/** How long the actor may keep its thread's event loop from a turn (timers, sockets, messages). */
 const eventLoopTurnMillis = 10
 
 const closed = () => new KinesisStorageException({ message: "The cache database is closed" })

@@ -169,7 +169,8 @@ export const noneDropped: DroppedRecords = { count: 0, byStream: new Map() }
 /**
  * Builds the cache over an open database; the actor and its connection live as long as the scope.
  * The database module (and with it @effect/sql) is loaded here, not when this module is: the
- * caller's thread of a client, whose cache runs on a worker, uses this module's service tag only.
+ * caller's thread of a client whose engine runs on a worker loads this module (for its names and
+ * types) without loading @effect/sql.
  */
 export const make = (
   options: RecordStorageOptions
@@ -183,7 +184,7 @@ export const make = (
   )
 
 /**
- * `make` with the database module given: the cache worker imports it itself.
+ * `make` with the database module given: the engine's worker (`engine/worker.ts`) imports it itself.
  *
  * @internal
  */

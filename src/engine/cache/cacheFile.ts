@@ -1,8 +1,8 @@
 /**
- * Claims the SQLite cache file for this process: creates its directory and file (mode 0600) and
- * checks that no other client holds it. Needs only better-sqlite3, not @effect/sql: the caller's
- * thread claims the file and the cache worker opens it (database.ts), so the caller's thread never
- * loads @effect/sql.
+ * Prepares the SQLite cache file: creates its directory and file (mode 0600) and checks, with a
+ * probe that holds nothing afterwards, that no other client owns it (the engine's connection then
+ * takes the lock, database.ts). Needs only better-sqlite3, not @effect/sql: the caller's thread
+ * checks the file before the engine's worker starts, and never loads @effect/sql.
  *
  * @internal
  */

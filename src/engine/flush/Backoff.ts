@@ -4,7 +4,7 @@
  * between half and all of `min(maxBackoff, base * 2^k)`, never less than `base`. A `maxBackoff` not
  * longer than `base` turns backoff off.
  *
- * @since 0.1.0
+ * @internal
  */
 import * as Effect from "effect/Effect"
 import * as Random from "effect/Random"

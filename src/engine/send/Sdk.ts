@@ -3,31 +3,15 @@
  * engine's thread builds its own from what can cross: the region, the data fields of the user's
  * `kinesisClientConfig`, the HTTP version and socket cap, and credentials given or asked for.
  *
- * @since 0.1.0
+ * @internal
  */
 import { KinesisClient, type KinesisClientConfig } from "@aws-sdk/client-kinesis"
 import { NodeHttp2Handler, type NodeHttpHandlerOptions } from "@smithy/node-http-handler"
 import type { CredentialsIdentity } from "../../protocol/Messages.js"
+import type { SdkSettings } from "../../protocol/Settings.js"
 import { http1Handler } from "./http1Handler.js"
 
-/** The SDK settings that cross to the engine's thread: plain data only. */
-export interface SdkSettings {
-  readonly region: string
-  /** Data fields of the user's kinesisClientConfig (endpoint as a string, maxAttempts, retryMode, ...): no functions, no class instances. */
-  readonly clientConfig: Readonly<Record<string, unknown>>
-  /** HTTP version and sockets; undefined version = the SDK's default (HTTP/2 for Kinesis). */
-  readonly http?: { readonly version?: "1.1" | "2"; readonly maxSockets?: number } | undefined
-  /** Static credentials, "ask" (resolved by `askCredentials`), or undefined for the SDK's default chain. */
-  readonly credentials?:
-    | {
-        readonly accessKeyId: string
-        readonly secretAccessKey: string
-        readonly sessionToken?: string
-        readonly expiration?: Date
-      }
-    | "ask"
-    | undefined
-}
+export type { SdkSettings } from "../../protocol/Settings.js"
 
 /** Asks the caller's thread for credentials (its provider function); the answer carries `expiration` when the provider gives one. */
 export type AskCredentials = () => Promise<CredentialsIdentity>
