@@ -797,6 +797,30 @@ describe("worker host only", () => {
 })
 
 describe("worker host only, idle engine", () => {
+  it.scopedLive("an uncaught error on the engine's thread: the call waiting fails once, the next call is stored", () =>
+    Effect.gen(function* () {
+      const dir = yield* scopedTempDir("effect-kinesis-hosts-")
+      const stream = freshName(hosts[0]!, "crash")
+      const before = workersStarted.length
+      const client = yield* Effect.orDie(KinesisClient.make(configOf(hosts[0]!, dir)))
+      yield* client.record(input("a", stream))
+      const engine = workersStarted[before]!
+      const exited = yield* Deferred.make<void>()
+      engine.once("exit", () => Deferred.unsafeDone(exited, Exit.void))
+      // A waiting call, then a message the engine's port listener throws on (outside any fiber): the
+      // thread reports the error, then exits.
+      const waiting = yield* Effect.fork(Effect.either(client.cacheStatus()))
+      engine.postMessage(["Credentials", 0, null])
+      const first = yield* Fiber.join(waiting)
+      expect(Either.isLeft(first) && first.left).toBeInstanceOf(KinesisStorageException)
+      expect(Either.isLeft(first) && first.left.message).toMatch(/Cannot read properties of null/)
+      yield* Deferred.await(exited)
+      expect(yield* client.record(input("b", stream))).toEqual({})
+      expect(workersStarted.length - before).toBe(2)
+      expect(yield* client.cacheStatus()).toMatchObject({ records: 2 })
+    })
+  )
+
   it.scopedLive("the engine's thread dies while idle: the next record starts a new engine; close returns", () =>
     Effect.gen(function* () {
       const dir = yield* scopedTempDir("effect-kinesis-hosts-")
