@@ -687,6 +687,15 @@ describe.each(hosts)("client on the $name host", (host) => {
         await next.close()
       }
     })
+
+    it("a facade client closed at the end of a program: close() returns and the process exits", async () => {
+      const storagePath = processDirs.make()
+      const exit = await runFixture(fixture, [host.name, storagePath, local.endpoint, "close"], 15_000)
+      expect(exit.signal).toBeNull()
+      expect(exit.stderr).toBe("")
+      expect(exit.code).toBe(0)
+      expect(exit.stdout).toBe("recorded\nclosed\n")
+    })
   })
 
   describe("faults", () => {

@@ -117,13 +117,15 @@ export const workerConnect =
       stop: () =>
         new Promise<void>((stopped) => {
           closing = true
+          // Waiting for the thread to end is waiting for an answer: the worker keeps the process
+          // alive until it exits, or until the timer ends it.
           const timer = setTimeout(() => void worker.terminate(), exitBoundMillis)
           timer.unref()
           worker.once("exit", () => {
             clearTimeout(timer)
             stopped()
           })
-          worker.unref()
+          worker.ref()
         })
     }
     const { ready, died } = untilReady(worker, handlers, connection, () => {
