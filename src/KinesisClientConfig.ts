@@ -150,7 +150,8 @@ const badOption = (message: string) =>
   Effect.fail(new KinesisValidationException({ message, recoverySuggestion: "Fix the client options." }))
 
 /**
- * Fills in the defaults of the options and checks them: `cacheMaxBytes` a positive integer,
+ * Fills in the defaults of the options and checks them: every key known (an unknown or misplaced
+ * one is refused, naming where it belongs), `cacheMaxBytes` a positive integer,
  * `maxRetries` a non-negative integer, the flush strategy one of `FlushInterval` / `FlushNone`, the
  * flush interval, `maxBackoff` and request timeout longer than zero, `countThrottling` and `drain`
  * booleans, `streamConcurrency` a positive integer, `requestsPerStream` an integer from 1 to 10, `recordTtl` (if given) longer than zero, `logLevel`
@@ -159,6 +160,8 @@ const badOption = (message: string) =>
 export const resolveOptions = (
   options: KinesisClientOptions | undefined
 ): Effect.Effect<ResolvedOptions, KinesisValidationException> => {
+  const misplaced = unknownKey(options, optionKeys, "options")
+  if (misplaced !== undefined) return badOption(misplaced)
   const cacheMaxBytes = options?.cacheMaxBytes ?? defaultCacheMaxBytes
   const maxRetries = options?.maxRetries ?? defaultMaxRetries
   const flushStrategy = options?.flushStrategy ?? defaultStrategy
@@ -292,6 +295,74 @@ export const resolveRegion = (region: unknown): Effect.Effect<string, KinesisVal
     return value
   })
 
+/** The keys of a client configuration. */
+const topLevelKeys: ReadonlySet<string> = new Set([
+  "region",
+  "credentialsProvider",
+  "storagePath",
+  "options",
+  "kinesisClientConfig",
+  "http",
+  "engine"
+])
+
+/** The keys of `options`. */
+const optionKeys: ReadonlySet<string> = new Set([
+  "cacheMaxBytes",
+  "maxRetries",
+  "flushStrategy",
+  "requestTimeout",
+  "countThrottling",
+  "drain",
+  "streamConcurrency",
+  "requestsPerStream",
+  "recordTtl",
+  "logLevel"
+])
+
+/** Settings of the AWS SDK client that users put in the wrong place most often. */
+const sdkKeys: ReadonlySet<string> = new Set([
+  "endpoint",
+  "requestHandler",
+  "maxAttempts",
+  "retryMode",
+  "retryStrategy",
+  "logger",
+  "useFipsEndpoint",
+  "useDualstackEndpoint",
+  "customUserAgent"
+])
+
+/** Where a key found in the wrong place belongs, or undefined when it belongs nowhere. */
+const homeOf = (key: string): string | undefined => {
+  if (optionKeys.has(key)) return `options.${key}`
+  if (topLevelKeys.has(key)) return `${key} at the top level of the configuration`
+  if (key === "credentials") return "credentialsProvider at the top level (or kinesisClientConfig.credentials)"
+  if (sdkKeys.has(key)) return `kinesisClientConfig.${key}`
+  return undefined
+}
+
+/** The message for the first key of `object` not in `known`, or undefined when there is none. */
+const unknownKey = (object: unknown, known: ReadonlySet<string>, where: string): string | undefined => {
+  if (typeof object !== "object" || object === null) return undefined
+  const key = Object.keys(object).find((name) => !known.has(name))
+  if (key === undefined) return undefined
+  const home = homeOf(key)
+  return home === undefined
+    ? `Unknown key "${key}" in ${where}: the keys are ${[...known].join(", ")}`
+    : `"${key}" does not belong in ${where}: it belongs in ${home}`
+}
+
+/** Why an endpoint given as text is not an absolute http(s) URL, or undefined when it is (or is not text). */
+const badEndpoint = (endpoint: unknown): string | undefined => {
+  const text = endpoint instanceof URL ? endpoint.href : endpoint
+  if (typeof text !== "string") return undefined
+  const protocol = URL.canParse(text) ? new URL(text).protocol : undefined
+  return protocol === "http:" || protocol === "https:"
+    ? undefined
+    : `kinesisClientConfig.endpoint must be an absolute http(s) URL such as "https://kinesis.us-east-1.amazonaws.com" or "http://127.0.0.1:4567", got ${JSON.stringify(text)}`
+}
+
 /** The configuration with its region settled (see `resolveRegion`) and its `engine` and `http` checked. */
 export const resolveConfig = (
   config: KinesisClientConfig
@@ -305,10 +376,16 @@ const badSetting = (message: string) =>
   Effect.fail(new KinesisValidationException({ message, recoverySuggestion: "Fix the client configuration." }))
 
 /**
- * Checks where the engine runs and how it speaks HTTP: `engine` is `"worker"` or `"caller"`;
- * `http.version` is `"1.1"` or `"2"`; `http.maxSockets` a positive integer.
+ * Checks the configuration's keys (each one known, and in its place: an unknown or misplaced key is
+ * refused, naming where it belongs), the endpoint (an absolute http(s) URL when given as text),
+ * where the engine runs (`engine` is `"worker"` or `"caller"`) and how it speaks HTTP
+ * (`http.version` is `"1.1"` or `"2"`; `http.maxSockets` a positive integer).
  */
 const checkPlacement = (config: KinesisClientConfig): Effect.Effect<void, KinesisValidationException> => {
+  const misplaced = unknownKey(config, topLevelKeys, "the client configuration")
+  if (misplaced !== undefined) return badSetting(misplaced)
+  const endpoint = badEndpoint(config?.kinesisClientConfig?.endpoint)
+  if (endpoint !== undefined) return badSetting(endpoint)
   const engine: unknown = config?.engine
   if (engine !== undefined && engine !== "worker" && engine !== "caller") {
     return badSetting(`engine must be "worker" or "caller", got ${JSON.stringify(engine)}`)

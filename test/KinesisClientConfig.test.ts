@@ -10,10 +10,12 @@ import {
   defaultMaxRetries,
   defaultStreamConcurrency,
   fromEnv,
+  type KinesisClientConfig,
   type KinesisClientOptions,
   maxRequestsPerStream,
   resolveCacheFile,
   resolveCloseOptions,
+  resolveConfig,
   resolveOptions,
   resolveRegion
 } from "../src/KinesisClientConfig.js"
@@ -446,6 +448,93 @@ describe("KinesisClientConfig: requestsPerStream", () => {
         const error = yield* Effect.flip(fromEnv.pipe(withEnv({ EFFECT_KINESIS_REQUESTS_PER_STREAM: value })))
         expect(error).not.toBeInstanceOf(KinesisValidationException)
         expect(String(error)).toMatch(/EFFECT_KINESIS_REQUESTS_PER_STREAM/)
+      }
+    })
+  )
+})
+
+describe("mistakes refused at create", () => {
+  const base = { region: "us-east-1", storagePath: "/tmp/effect-kinesis-unused" }
+  const configRefused = (config: unknown) =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(resolveConfig(config as KinesisClientConfig))
+      expect(error).toBeInstanceOf(KinesisValidationException)
+      return error.message
+    })
+
+  it.effect.each([
+    ["endpoint", "kinesisClientConfig.endpoint"],
+    ["requestHandler", "kinesisClientConfig.requestHandler"],
+    ["maxAttempts", "kinesisClientConfig.maxAttempts"],
+    ["credentials", "credentialsProvider at the top level"],
+    ["cacheMaxBytes", "options.cacheMaxBytes"],
+    ["flushStrategy", "options.flushStrategy"]
+  ] as const)("a top-level %s is refused, naming where it belongs (%s)", ([key, home]) =>
+    Effect.gen(function* () {
+      const message = yield* configRefused({ ...base, [key]: 1 })
+      expect(message).toContain(`"${key}" does not belong in the client configuration`)
+      expect(message).toContain(home)
+    })
+  )
+
+  it.effect("an unknown top-level key is refused, listing the keys", () =>
+    Effect.gen(function* () {
+      const message = yield* configRefused({ ...base, regoin: "eu-west-1" })
+      expect(message).toContain('Unknown key "regoin" in the client configuration')
+      expect(message).toContain("region, credentialsProvider, storagePath")
+    })
+  )
+
+  it.effect("every known top-level key is accepted", () =>
+    Effect.gen(function* () {
+      const resolved = yield* resolveConfig({
+        ...base,
+        credentialsProvider: { accessKeyId: "a", secretAccessKey: "b" },
+        options: {},
+        kinesisClientConfig: { endpoint: "http://127.0.0.1:4567" },
+        http: { version: "1.1", maxSockets: 4 },
+        engine: "caller"
+      })
+      expect(resolved.region).toBe("us-east-1")
+    })
+  )
+
+  it.effect("in options: an unknown key, a top-level key and an SDK key are refused, naming where they belong", () =>
+    Effect.gen(function* () {
+      const unknown = yield* refused({ flushInterval: "10 seconds" } as unknown as KinesisClientOptions)
+      expect(unknown.message).toContain('Unknown key "flushInterval" in options')
+      expect(unknown.message).toContain("cacheMaxBytes, maxRetries, flushStrategy")
+      const topLevel = yield* refused({ region: "us-east-1" } as unknown as KinesisClientOptions)
+      expect(topLevel.message).toContain('"region" does not belong in options: it belongs in region at the top level')
+      const sdk = yield* refused({ endpoint: "http://127.0.0.1:1" } as unknown as KinesisClientOptions)
+      expect(sdk.message).toContain("it belongs in kinesisClientConfig.endpoint")
+    })
+  )
+
+  it.effect.each([
+    "127.0.0.1:4567",
+    "localhost:4567/",
+    "kinesis.us-east-1.amazonaws.com",
+    "ftp://127.0.0.1:21",
+    "/kinesis",
+    ""
+  ])("an endpoint %j that is not an absolute http(s) URL is refused", (endpoint) =>
+    Effect.gen(function* () {
+      const message = yield* configRefused({ ...base, kinesisClientConfig: { endpoint } })
+      expect(message).toContain("kinesisClientConfig.endpoint must be an absolute http(s) URL")
+      expect(message).toContain(JSON.stringify(endpoint))
+    })
+  )
+
+  it.effect("http and https endpoints, as text or URL, are accepted", () =>
+    Effect.gen(function* () {
+      for (const endpoint of [
+        "http://127.0.0.1:4567",
+        "https://kinesis.us-east-1.amazonaws.com",
+        new URL("http://[::1]:4567/")
+      ]) {
+        const resolved = yield* resolveConfig({ ...base, kinesisClientConfig: { endpoint: endpoint as string } })
+        expect(resolved.kinesisClientConfig?.endpoint).toBe(endpoint)
       }
     })
   )

@@ -509,6 +509,22 @@ describe.each(hosts)("client on the $name host", (host) => {
           expect(yield* texts(stream)).toEqual(["a"])
         })
     )
+
+    it.scopedLive(
+      "a flush that gets no response while close begins answers KinesisUnknownException; close returns",
+      () =>
+        Effect.gen(function* () {
+          const stream = yield* newStream(host, "closing")
+          const client = yield* makeClient(host)
+          yield* client.record(input("a", stream))
+          yield* Effect.promise(() => local.stop())
+          const [flushed] = yield* Effect.all([Effect.either(client.flush()), client.close()], {
+            concurrency: "unbounded"
+          }).pipe(Effect.ensuring(Effect.promise(() => local.start())))
+          expect(Either.isLeft(flushed) && flushed.left).toBeInstanceOf(KinesisUnknownException)
+          expect(yield* client.isClosed).toBe(true)
+        })
+    )
   })
 
   describe("observability crosses back", () => {

@@ -345,7 +345,9 @@ export class Producer {
         const value = message[0] === "Done" ? message[2] : undefined
         // A flush turned away because close holds the engine reports the closed client, not a flush in progress.
         const turnedAway =
-          this.closedState && call?.call._tag === "Flush" && (value as { flushInProgress?: boolean }).flushInProgress
+          this.closedState &&
+          call?.call._tag === "Flush" &&
+          (value as { readonly flushInProgress?: boolean } | undefined)?.flushInProgress === true
         const error =
           message[0] === "Failed" ? this.closedIfClosing(fromWire(message[2])) : turnedAway ? closedError() : undefined
         for (const answer of call?.answers ?? []) answer(error, value)
